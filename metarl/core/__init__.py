@@ -1,0 +1,35 @@
+"""The meta-optimizer core shared by few-shot learning and meta-RL.
+
+Parameters are explicit dicts; a task contributes only a loss. See :mod:`metarl.core.inner_loop`
+and :mod:`metarl.core.outer`.
+"""
+
+from metarl.core.batching import map_tasks
+from metarl.core.inner_loop import (
+    STEP_SIZE_KINDS,
+    InnerLoop,
+    InnerLoopConfig,
+    PerStep,
+    TaskLoss,
+)
+from metarl.core.outer import ALGORITHMS, MetaOptimizer, QueryFn, meta_objective, reptile_direction
+from metarl.core.params import Params, make_functional, module_params, tree_index, tree_stack
+
+__all__ = [
+    "ALGORITHMS",
+    "STEP_SIZE_KINDS",
+    "InnerLoop",
+    "InnerLoopConfig",
+    "MetaOptimizer",
+    "Params",
+    "PerStep",
+    "QueryFn",
+    "TaskLoss",
+    "make_functional",
+    "map_tasks",
+    "meta_objective",
+    "module_params",
+    "reptile_direction",
+    "tree_index",
+    "tree_stack",
+]

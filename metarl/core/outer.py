@@ -1,0 +1,127 @@
+"""Outer updates of the meta-initialization: MAML, first-order MAML and Reptile.
+
+* MAML (Finn et al. 2017): minimise the query loss of the adapted parameters, differentiating
+  through the inner loop (second order).
+* First-order MAML: the same objective with the inner gradients detached, so the meta-gradient
+  is the query gradient at the adapted parameters.
+* Reptile (Nichol et al. 2018): ``θ ← θ + ε · mean_i(φ_i − θ)``, applied as the pseudo-gradient
+  ``θ − mean_i φ_i`` so that plain SGD with learning rate ε gives exactly that update.
+
+The functions see parameters, a support loss and a query function; nothing here knows about
+classification or reinforcement learning.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from metarl.core.batching import map_tasks
+from metarl.core.inner_loop import InnerLoop, TaskLoss
+from metarl.core.params import Params
+from metarl.errors import ConfigError
+
+Algorithm = Literal["maml", "fomaml", "reptile"]
+ALGORITHMS: tuple[str, ...] = ("maml", "fomaml", "reptile")
+
+QueryFn = Callable[[Params, Any], tuple[Tensor, dict[str, Tensor]]]
+"""``query_fn(adapted_params, query_data) -> (loss, metrics)`` for one task."""
+
+
+def meta_objective(
+    params: Params,
+    inner: InnerLoop,
+    support_loss: TaskLoss,
+    query_fn: QueryFn,
+    support: Any,
+    query: Any,
+    vectorize: bool = True,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Per-task query losses and metrics after adapting ``params`` on each task's support data.
+
+    The losses stay differentiable in ``params`` (and in learned inner step sizes), through the
+    inner loop unless it is first-order. Returns ``(losses [n_tasks], metrics {name: [n_tasks]})``.
+    """
+
+    def one_task(shared: Params, task_support: Any, task_query: Any) -> Any:
+        return query_fn(inner.adapt(shared, support_loss, task_support), task_query)
+
+    return map_tasks(one_task, (params, support, query), (False, True, True), vectorize)
+
+
+def reptile_direction(params: Params, adapted: Params) -> Params:
+    """``mean_i(φ_i − θ)`` per parameter (zero where not adapted); ``adapted`` is task-batched."""
+    return {name: (adapted[name] - params[name]).mean(0) for name in params}
+
+
+class MetaOptimizer:
+    """Owns the outer update of a model's parameters (and of learned inner step sizes).
+
+    Args:
+        params: the meta-parameters θ (leaf tensors with ``requires_grad``).
+        inner: the inner loop; MAML variants train its step sizes too.
+        algorithm: "maml", "fomaml" or "reptile".
+        outer_lr: the outer learning rate (Reptile's ε when the optimizer is "sgd").
+        optimizer: "adam" or "sgd".
+        vectorize: vmap over the tasks of a meta-batch (else loop over them).
+    """
+
+    def __init__(
+        self,
+        params: Params,
+        inner: InnerLoop,
+        algorithm: Algorithm,
+        outer_lr: float,
+        optimizer: Literal["adam", "sgd"] = "adam",
+        vectorize: bool = True,
+    ) -> None:
+        if algorithm not in ALGORITHMS:
+            raise ConfigError(f"unknown meta algorithm {algorithm!r}; choose one of {ALGORITHMS}")
+        if algorithm in ("fomaml", "reptile") and not inner.config.first_order:
+            raise ConfigError(f"{algorithm} needs a first-order inner loop (first_order = true)")
+        if algorithm == "reptile" and inner.config.step_size != "fixed":
+            raise ConfigError("reptile cannot learn inner step sizes; use step_size = 'fixed'")
+        if optimizer not in ("adam", "sgd"):
+            raise ConfigError(f"unknown outer optimizer {optimizer!r}; choose 'adam' or 'sgd'")
+        self.params = params
+        self.inner = inner
+        self.algorithm = algorithm
+        self.vectorize = vectorize
+        trained = list(params.values()) + list(inner.parameters())
+        optimizer_class = torch.optim.Adam if optimizer == "adam" else torch.optim.SGD
+        self.optimizer = optimizer_class(trained, lr=outer_lr)
+
+    def step(
+        self, support_loss: TaskLoss, query_fn: QueryFn, support: Any, query: Any
+    ) -> dict[str, float]:
+        """One outer update from a meta-batch; returns the mean query loss and metrics."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.algorithm == "reptile":
+            with torch.no_grad():
+                adapted = self.inner.adapt_tasks(
+                    self.params, support_loss, support, vectorize=self.vectorize
+                )
+                losses, metrics = map_tasks(query_fn, (adapted, query), (True, True), self.vectorize)
+                for name, delta in reptile_direction(self.params, adapted).items():
+                    self.params[name].grad = -delta
+        else:
+            losses, metrics = meta_objective(
+                self.params, self.inner, support_loss, query_fn, support, query, self.vectorize
+            )
+            losses.mean().backward()
+        self.optimizer.step()
+        summary = {"loss": losses.mean().item()}
+        summary.update({name: value.float().mean().item() for name, value in metrics.items()})
+        return summary
+
+    def state_dict(self) -> dict[str, Any]:
+        """Optimizer and learned step-size state, for checkpoints."""
+        return {"optimizer": self.optimizer.state_dict(), "inner": self.inner.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.inner.load_state_dict(state["inner"])
