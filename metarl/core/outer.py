@@ -104,7 +104,9 @@ class MetaOptimizer:
                 adapted = self.inner.adapt_tasks(
                     self.params, support_loss, support, vectorize=self.vectorize
                 )
-                losses, metrics = map_tasks(query_fn, (adapted, query), (True, True), self.vectorize)
+                losses, metrics = map_tasks(
+                    query_fn, (adapted, query), (True, True), self.vectorize
+                )
                 for name, delta in reptile_direction(self.params, adapted).items():
                     self.params[name].grad = -delta
         else:

@@ -16,7 +16,6 @@ from metarl.core import (
 from metarl.errors import ConfigError
 
 
-
 @pytest.fixture(autouse=True)
 def double_precision():
     previous = torch.get_default_dtype()
@@ -112,7 +111,9 @@ def test_first_order_drops_exactly_the_second_order_term():
     grad_s = torch.func.grad(lambda v: support_loss(unflat(v), one_support))(theta)
     phi = theta - alpha * grad_s
     grad_q = torch.func.grad(lambda v: support_loss(unflat(v), one_query))(phi)
-    hessian = torch.autograd.functional.hessian(lambda v: support_loss(unflat(v), one_support), theta)
+    hessian = torch.autograd.functional.hessian(
+        lambda v: support_loss(unflat(v), one_support), theta
+    )
 
     maml = InnerLoop(params, InnerLoopConfig(steps=1, lr=alpha))
     fomaml = InnerLoop(params, InnerLoopConfig(steps=1, lr=alpha, first_order=True))
