@@ -1,0 +1,220 @@
+"""The ``metarl`` command line: train, resume, evaluate and plot meta-learners; list families."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from metarl.config import RunConfig, dump_toml, read_toml, to_dict
+from metarl.errors import ConfigError, MetarlError, RunDirError
+from metarl.experiment import EvaluateOptions, resolve_config
+from metarl.plotting import plot_adaptation_curves
+from metarl.runs import RunDir, default_run_dir
+from metarl.training import resume_point, train
+
+EXAMPLES = """examples:
+  metarl train experiments/fewshot/sinusoid_maml.toml --iterations 2000
+  metarl train experiments/fewshot/omniglot_5w1s_protonet.toml \\
+      --data-dir ../shared/datasets/omniglot-py
+  metarl train --resume runs/sinusoid_maml-20260101-120000 --iterations 4000
+  metarl evaluate runs/sinusoid_maml-20260101-120000 --steps 10 --tasks 600
+  metarl plot runs/a runs/b --out comparison.png
+  metarl envs
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metarl",
+        description="Meta-RL and few-shot meta-learning on one meta-optimizer core.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train_parser = commands.add_parser(
+        "train",
+        help="meta-train what a config describes, or resume a run",
+        description="Meta-train the learner or agent a TOML config describes (see experiments/), "
+        "writing config, checkpoints, metrics.jsonl and TensorBoard logs to a run directory.",
+    )
+    train_parser.add_argument("config", nargs="?", type=Path, help="experiment TOML file")
+    train_parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set learner.inner_lr=0.05 (repeatable); "
+        "unknown keys are errors",
+    )
+    train_parser.add_argument("--iterations", type=int, help="number of meta-iterations in all")
+    train_parser.add_argument("--seed", type=int, help="random seed (overrides run.seed)")
+    train_parser.add_argument(
+        "--run-dir", type=Path, help="run directory (default runs/<name>-<timestamp>)"
+    )
+    train_parser.add_argument(
+        "--data-dir", type=Path, help="dataset folder (e.g. the omniglot-py folder)"
+    )
+    train_parser.add_argument(
+        "--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint"
+    )
+
+    evaluate_parser = commands.add_parser(
+        "evaluate",
+        help="evaluate adaptation on held-out tasks",
+        description="Adapt the run's meta-learned initialisation on held-out tasks and report the "
+        "metric after 0..K steps (mean ± 95%% CI) in RUN_DIR/evaluation.json and "
+        "RUN_DIR/adaptation.png.",
+    )
+    evaluate_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    evaluate_parser.add_argument("--split", default="test", choices=["train", "test"])
+    evaluate_parser.add_argument("--steps", type=int, help="adaptation steps K (default: config)")
+    evaluate_parser.add_argument("--tasks", type=int, help="number of held-out tasks/episodes")
+    evaluate_parser.add_argument("--rollouts", type=int, help="RL: rollouts per adaptation step")
+    evaluate_parser.add_argument(
+        "--baseline", type=Path, metavar="PPO_RUN_DIR", help="RL: pretrained PPO baseline run"
+    )
+    evaluate_parser.add_argument("--data-dir", type=Path, help="dataset folder (default: config)")
+
+    plot_parser = commands.add_parser(
+        "plot",
+        help="overlay the adaptation curves of several evaluated runs",
+        description="Overlay the curves in each RUN_DIR/evaluation.json (baselines included).",
+    )
+    plot_parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    plot_parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+
+    commands.add_parser(
+        "envs",
+        help="list the task families and their Gymnasium ids",
+        description="List the meta-RL task families registered with Gymnasium.",
+    )
+    return parser
+
+
+def cli_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` overrides plus those implied by --iterations, --seed and --data-dir."""
+    overrides = list(args.overrides)
+    if args.iterations is not None:
+        overrides.append(f"run.iterations={args.iterations}")
+    if args.seed is not None:
+        overrides.append(f"run.seed={args.seed}")
+    if args.data_dir is not None:
+        overrides.append(f"data.data_dir={json.dumps(str(args.data_dir))}")
+    return overrides
+
+
+def command_train(args: argparse.Namespace) -> None:
+    if args.resume is not None:
+        if args.config is not None or args.overrides or args.seed is not None:
+            raise ConfigError("--resume takes only --iterations; a run keeps its own config")
+        run = RunDir.open(args.resume)
+        overrides = [] if args.iterations is None else [f"run.iterations={args.iterations}"]
+        kind, config = resolve_config(run.raw_config(), overrides)
+        trainer = kind.build_trainer(config)
+        start = resume_point(run, trainer)
+        if overrides:
+            (run.path / "config.toml").write_text(dump_toml(to_dict(config)))
+        run.record_command()
+    else:
+        if args.config is None:
+            raise ConfigError("train needs a CONFIG.toml (or --resume RUN_DIR)")
+        kind, config = resolve_config(read_toml(args.config), cli_overrides(args))
+        trainer = kind.build_trainer(config)
+        run = RunDir.create(args.run_dir or default_run_dir(config.run.name), to_dict(config))
+        start = 0
+    settings: RunConfig = config.run
+    print(f"run directory: {run.path}", file=sys.stderr)
+    train(
+        run,
+        trainer,
+        settings.seed,
+        settings.iterations,
+        settings.log_every,
+        settings.checkpoint_every,
+        start,
+    )
+
+
+def command_evaluate(args: argparse.Namespace) -> None:
+    run = RunDir.open(args.run_dir)
+    overrides = []
+    if args.data_dir is not None:
+        overrides.append(f"data.data_dir={json.dumps(str(args.data_dir))}")
+    kind, config = resolve_config(run.raw_config(), overrides)
+    trainer = kind.build_trainer(config)
+    resume_point(run, trainer)
+    options = EvaluateOptions(
+        split=args.split,
+        steps=args.steps,
+        tasks=args.tasks,
+        rollouts=args.rollouts,
+        baseline=args.baseline,
+        data_dir=args.data_dir,
+    )
+    for name in ("steps", "tasks", "rollouts"):
+        value = getattr(options, name)
+        if value is not None and value < (0 if name == "steps" else 1):
+            raise ConfigError(f"--{name} must be positive, got {value}")
+    result = kind.evaluate(config, trainer, run, options)
+    for step, mean, ci in zip(
+        result["adaptation_steps"], result["mean"], result["ci95"], strict=True
+    ):
+        print(f"{result['metric']} after {step} steps: {mean:.4f} ± {ci:.4f}")
+    print(f"wrote {run.path / 'evaluation.json'} and {run.path / 'adaptation.png'}")
+
+
+def command_plot(args: argparse.Namespace) -> None:
+    curves, metrics = [], set()
+    for path in args.run_dirs:
+        evaluation = path / "evaluation.json"
+        if not evaluation.is_file():
+            raise RunDirError(f"{path} has no evaluation.json; run `metarl evaluate {path}` first")
+        result = json.loads(evaluation.read_text())
+        metrics.add(result["metric"])
+        curves.append((path.name, result))
+        for name, baseline in result.get("baselines", {}).items():
+            curves.append((f"{path.name}: {name}", baseline))
+    if len(metrics) > 1:
+        raise ConfigError(f"runs report different metrics {sorted(metrics)}; plot them apart")
+    out = plot_adaptation_curves(curves, metrics.pop(), args.out)
+    print(f"wrote {out}")
+
+
+def command_envs(_: argparse.Namespace) -> None:
+    from metarl.envs import list_families
+
+    rows = list_families()
+    width = max(len(family) for family, _, _ in rows)
+    id_width = max(len(env_id) for _, env_id, _ in rows)
+    for family, env_id, description in rows:
+        print(f"{family:<{width}}  {env_id:<{id_width}}  {description}")
+
+
+COMMANDS = {
+    "train": command_train,
+    "evaluate": command_evaluate,
+    "plot": command_plot,
+    "envs": command_envs,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``metarl`` command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command](args)
+    except MetarlError as error:
+        print(f"metarl: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("metarl: interrupted; resume with `metarl train --resume RUN_DIR`", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
