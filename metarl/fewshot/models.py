@@ -1,0 +1,77 @@
+"""Few-shot models of MAML (Finn et al. 2017) and Prototypical Networks (Snell et al. 2017).
+
+Both hold only parameters, no buffers, so they run under ``torch.func.functional_call`` and
+``torch.func.vmap`` over a leading task dimension.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from torch import Tensor, nn
+
+from metarl.fewshot.episodes import require_positive
+
+
+class SinusoidMLP(nn.Module):
+    """The regression MLP of MAML §5.1: 1 → 40 → 40 → 1 with ReLU (``hidden=40, layers=2``).
+
+    Args:
+        hidden: Width of each hidden layer.
+        layers: Number of hidden layers.
+    """
+
+    def __init__(self, hidden: int = 40, layers: int = 2) -> None:
+        super().__init__()
+        require_positive(hidden=hidden, layers=layers)
+        widths = [1] + [hidden] * layers
+        body = [m for a, b in pairwise(widths) for m in (nn.Linear(a, b), nn.ReLU())]
+        self.net = nn.Sequential(*body, nn.Linear(hidden, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[n, 1]`` inputs → ``[n, 1]`` predictions."""
+        return self.net(x)
+
+
+class ConvNet(nn.Module):
+    """The 4-block conv net of Vinyals et al. 2016, MAML and Prototypical Networks.
+
+    Each block is conv 3×3 (``hidden`` filters, padding 1), batch norm, ReLU and 2×2 max-pool, so a
+    28×28 image becomes ``hidden`` features of size 1×1. Batch norm always uses the statistics of
+    the batch it sees (``track_running_stats=False``), as in MAML, and keeps no buffers. The body is
+    ``features`` and the classifier ``head`` (``nn.Linear(hidden, ways)``), so ANIL (Raghu et al.
+    2020) can adapt just the parameters named ``head.*``.
+
+    Args:
+        ways: Number of classes the head outputs.
+        in_channels: Channels of the input images.
+        hidden: Filters per conv layer, and so the embedding size.
+        blocks: Number of conv blocks; the input must shrink to 1×1 after ``blocks`` 2×2 pools.
+    """
+
+    def __init__(self, ways: int, in_channels: int = 1, hidden: int = 64, blocks: int = 4) -> None:
+        super().__init__()
+        require_positive(ways=ways, in_channels=in_channels, hidden=hidden, blocks=blocks)
+        channels = [in_channels] + [hidden] * blocks
+        self.features = nn.Sequential(
+            *(conv_block(a, b) for a, b in pairwise(channels)), nn.Flatten()
+        )
+        self.head = nn.Linear(hidden, ways)
+
+    def embed(self, x: Tensor) -> Tensor:
+        """``[n, in_channels, 28, 28]`` images → ``[n, hidden]`` features (for ProtoNets)."""
+        return self.features(x)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[n, in_channels, 28, 28]`` images → ``[n, ways]`` logits."""
+        return self.head(self.embed(x))
+
+
+def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Conv 3×3 (padding 1), batch norm on batch statistics, ReLU, 2×2 max-pool."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
+        nn.BatchNorm2d(out_channels, track_running_stats=False),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+    )

@@ -1,0 +1,99 @@
+"""Few-shot models: shapes, parameter names, and functional/vmapped use as learners need it."""
+
+import pytest
+import torch
+from torch import nn
+from torch.func import functional_call, grad, vmap
+
+from metarl.errors import ConfigError
+from metarl.fewshot.models import ConvNet, SinusoidMLP
+
+
+def per_task_params(model: nn.Module, n_tasks: int) -> dict[str, torch.Tensor]:
+    """The model's parameters, perturbed differently for each task: ``[n_tasks, *shape]``."""
+    generator = torch.Generator().manual_seed(0)
+    return {
+        name: p.detach() + 0.1 * torch.randn(n_tasks, *p.shape, generator=generator)
+        for name, p in model.named_parameters()
+    }
+
+
+def assert_vmap_matches_loop(model: nn.Module, inputs: torch.Tensor) -> None:
+    params = per_task_params(model, inputs.shape[0])
+    batched = vmap(lambda p, x: functional_call(model, p, (x,)))(params, inputs)
+    looped = torch.stack(
+        [
+            functional_call(model, {k: v[t] for k, v in params.items()}, (inputs[t],))
+            for t in range(inputs.shape[0])
+        ]
+    )
+    torch.testing.assert_close(batched, looped)
+
+
+def test_mlp_is_the_maml_architecture():
+    model = SinusoidMLP()
+    shapes = [tuple(p.shape) for p in model.parameters()]
+    assert shapes == [(40, 1), (40,), (40, 40), (40,), (1, 40), (1,)]
+    assert model(torch.zeros(7, 1)).shape == (7, 1)
+    assert len(list(SinusoidMLP(hidden=8, layers=3).parameters())) == 8
+
+
+def test_convnet_shapes_and_names():
+    model = ConvNet(ways=5)
+    x = torch.rand(10, 1, 28, 28)
+    assert model(x).shape == (10, 5)
+    assert model.embed(x).shape == (10, 64)
+    assert isinstance(model.head, nn.Linear) and model.head.in_features == 64
+    head = [name for name, _ in model.named_parameters() if name.startswith("head.")]
+    assert head == ["head.weight", "head.bias"]
+    assert all(name.startswith(("features.", "head.")) for name, _ in model.named_parameters())
+    assert list(model.buffers()) == []  # nothing outside the parameters for functional_call
+
+
+def test_convnet_four_blocks_of_conv_bn_relu_pool():
+    model = ConvNet(ways=5, in_channels=3, hidden=32)
+    convs = [m for m in model.features.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in model.features.modules() if isinstance(m, nn.BatchNorm2d)]
+    pools = [m for m in model.features.modules() if isinstance(m, nn.MaxPool2d)]
+    assert len(convs) == len(norms) == len(pools) == 4
+    assert convs[0].in_channels == 3 and all(c.out_channels == 32 for c in convs)
+    assert all(c.kernel_size == (3, 3) and c.padding == (1, 1) for c in convs)
+    assert not any(n.track_running_stats for n in norms)
+
+
+def test_mlp_vmapped_functional_call_matches_a_loop():
+    assert_vmap_matches_loop(SinusoidMLP(), torch.randn(3, 10, 1))
+
+
+def test_convnet_vmapped_functional_call_matches_a_loop():
+    torch.manual_seed(0)
+    assert_vmap_matches_loop(ConvNet(ways=4), torch.rand(3, 8, 1, 28, 28))
+
+
+def test_vmapped_gradients_match_a_loop():
+    torch.manual_seed(0)
+    model = ConvNet(ways=3, hidden=16)
+    params = per_task_params(model, 3)
+    x, y = torch.rand(3, 6, 1, 28, 28), torch.randint(0, 3, (3, 6))
+
+    def loss(p, x, y):
+        return nn.functional.cross_entropy(functional_call(model, p, (x,)), y)
+
+    batched = vmap(grad(loss))(params, x, y)
+    for t in range(3):
+        single = grad(loss)({k: v[t] for k, v in params.items()}, x[t], y[t])
+        for name, g in single.items():
+            torch.testing.assert_close(batched[name][t], g)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: ConvNet(ways=0), "ways=0"),
+        (lambda: ConvNet(ways=5, blocks=0), "blocks=0"),
+        (lambda: SinusoidMLP(hidden=-1), "hidden=-1"),
+    ],
+)
+def test_bad_sizes_are_config_errors(make, message):
+    with pytest.raises(ConfigError, match=message):
+        make()
