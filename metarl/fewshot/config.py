@@ -1,0 +1,148 @@
+"""The config schema of supervised few-shot experiments (``kind = "fewshot"``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from metarl.config import RunConfig
+from metarl.errors import ConfigError
+
+Dataset = Literal["sinusoid", "omniglot"]
+Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet"]
+StepSize = Literal["fixed", "per_parameter", "per_step"]
+
+
+def _require_at_least(section: object, minimum: int, *names: str) -> None:
+    for name in names:
+        value = getattr(section, name)
+        if value is not None and value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {name}={value}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which tasks, and how episodes are cut from them.
+
+    Attributes:
+        dataset: "sinusoid" (regression, MAML §5.1) or "omniglot" (classification).
+        data_dir: the ``omniglot-py`` folder (Omniglot only; also ``--data-dir``).
+        ways: classes per training episode (Omniglot).
+        shots: labelled examples per class (per task for sinusoid) to adapt on.
+        queries: examples per class (per task for sinusoid) to evaluate the adapted model on.
+        test_ways: ways of evaluation episodes (default: ``ways``).
+        test_shots: shots of evaluation episodes (default: ``shots``).
+        test_queries: queries of evaluation episodes (default: ``queries``).
+        image_size: side of the resized Omniglot images.
+        augment_rotations: add 90°/180°/270° rotations of each character as new classes.
+    """
+
+    dataset: Dataset = "sinusoid"
+    data_dir: str | None = None
+    ways: int = 5
+    shots: int = 5
+    queries: int = 10
+    test_ways: int | None = None
+    test_shots: int | None = None
+    test_queries: int | None = None
+    image_size: int = 28
+    augment_rotations: bool = False
+
+    def __post_init__(self) -> None:
+        _require_at_least(self, 1, "ways", "shots", "queries", "image_size")
+        _require_at_least(self, 1, "test_ways", "test_shots", "test_queries")
+
+    def episode_shape(self, split: str) -> tuple[int, int, int]:
+        """``(ways, shots, queries)`` of the episodes of ``split`` ("train" or "test")."""
+        if split == "train":
+            return self.ways, self.shots, self.queries
+        return (
+            self.test_ways or self.ways,
+            self.test_shots or self.shots,
+            self.test_queries or self.queries,
+        )
+
+
+@dataclass(frozen=True)
+class LearnerConfig:
+    """The meta-learner and its inner and outer loops.
+
+    Attributes:
+        algorithm: maml, fomaml, reptile, anil (adapts only the head), metasgd (learned
+            per-parameter inner rates) or protonet (no inner loop).
+        meta_batch_size: tasks per outer update.
+        outer_lr: outer learning rate (Reptile's ε with the "sgd" optimizer).
+        outer_optimizer: "adam" or "sgd".
+        inner_lr: inner step size α (the initial value when learned).
+        inner_steps: inner SGD steps during meta-training.
+        inner_step_size: override of the step-size kind; "per_step" gives MAML++'s learned
+            per-step, per-layer rates. Default: "per_parameter" for metasgd, else "fixed".
+        hidden: hidden width (sinusoid MLP) or filters (Omniglot conv net).
+        vectorize: vmap the meta-batch over tasks (else loop over tasks; same results).
+    """
+
+    algorithm: Algorithm = "maml"
+    meta_batch_size: int = 25
+    outer_lr: float = 0.001
+    outer_optimizer: Literal["adam", "sgd"] = "adam"
+    inner_lr: float = 0.01
+    inner_steps: int = 1
+    inner_step_size: StepSize | None = None
+    hidden: int | None = None
+    vectorize: bool = True
+
+    def __post_init__(self) -> None:
+        _require_at_least(self, 1, "meta_batch_size", "hidden")
+        _require_at_least(self, 0, "inner_steps")
+        if self.outer_lr <= 0:
+            raise ConfigError(f"outer_lr must be > 0, got outer_lr={self.outer_lr}")
+        if self.inner_lr < 0:
+            raise ConfigError(f"inner_lr must be >= 0, got inner_lr={self.inner_lr}")
+        if self.algorithm == "reptile" and self.inner_step_size not in (None, "fixed"):
+            raise ConfigError("reptile learns no inner step sizes; drop inner_step_size")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation of adaptation on held-out tasks.
+
+    Attributes:
+        tasks: held-out episodes (600 by default, as is standard for Omniglot).
+        steps: adaptation steps K; metrics are reported after 0..K steps.
+        batch: episodes adapted together in one vmapped call.
+    """
+
+    tasks: int = 600
+    steps: int = 10
+    batch: int = 100
+
+    def __post_init__(self) -> None:
+        _require_at_least(self, 1, "tasks", "batch")
+        _require_at_least(self, 0, "steps")
+
+
+@dataclass(frozen=True)
+class FewShotExperiment:
+    """A complete few-shot experiment, as loaded from ``experiments/fewshot/*.toml``."""
+
+    kind: str = "fewshot"
+    run: RunConfig = field(default_factory=RunConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    learner: LearnerConfig = field(default_factory=LearnerConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        if self.data.dataset == "omniglot" and self.data.data_dir is None:
+            raise ConfigError("omniglot needs a data directory: pass --data-dir PATH/omniglot-py")
+        gradient_based = self.learner.algorithm != "protonet"
+        test_ways = self.data.episode_shape("test")[0]
+        if self.data.dataset == "omniglot" and gradient_based and test_ways != self.data.ways:
+            raise ConfigError(
+                f"{self.learner.algorithm} has a {self.data.ways}-way head; "
+                f"test_ways={test_ways} needs protonet"
+            )
+
+    def replace(self, **sections: object) -> FewShotExperiment:
+        """A copy with whole sections replaced."""
+        return dataclasses.replace(self, **sections)

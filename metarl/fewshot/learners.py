@@ -1,0 +1,176 @@
+"""Few-shot meta-learners: MAML, FOMAML, Reptile, ANIL and Meta-SGD on the shared core, and
+Prototypical Networks.
+
+The gradient-based learners differ only in how they configure :mod:`metarl.core`:
+
+=========  ================================================================  ===================
+learner    inner loop                                                        outer update
+=========  ================================================================  ===================
+maml       fixed α, second order (Finn et al. 2017)                          MAML
+fomaml     fixed α, first order (Finn et al. 2017, §5.2)                     first-order MAML
+reptile    fixed α, first order (Nichol et al. 2018)                         θ += ε·mean(φ − θ)
+anil       only the head adapts (Raghu et al. 2020)                          MAML
+metasgd    learned α per parameter entry (Li et al. 2017)                    MAML
+=========  ================================================================  ===================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from metarl.core import (
+    InnerLoop,
+    InnerLoopConfig,
+    MetaOptimizer,
+    Params,
+    make_functional,
+    map_tasks,
+    module_params,
+)
+from metarl.fewshot.config import LearnerConfig
+from metarl.fewshot.episodes import Episode
+
+Metric = str  # "mse" or "accuracy"
+
+
+def head_prefix(model: nn.Module) -> str:
+    """Name prefix of the model's last linear layer (what ANIL adapts)."""
+    names = [name for name, module in model.named_modules() if isinstance(module, nn.Linear)]
+    return names[-1] + "."
+
+
+def prediction_loss(outputs: Tensor, targets: Tensor, metric: Metric) -> tuple[Tensor, Tensor]:
+    """The training loss and the reported metric of predictions against targets."""
+    if metric == "mse":
+        loss = F.mse_loss(outputs, targets)
+        return loss, loss.detach()
+    loss = F.cross_entropy(outputs, targets)
+    return loss, (outputs.argmax(-1) == targets).float().mean()
+
+
+class GradientLearner:
+    """A meta-learned initialisation adapted by gradient steps (MAML family, Reptile)."""
+
+    def __init__(self, model: nn.Module, config: LearnerConfig, metric: Metric) -> None:
+        algorithm = config.algorithm
+        default_step_size = "per_parameter" if algorithm == "metasgd" else "fixed"
+        step_size = config.inner_step_size or default_step_size
+        inner_config = InnerLoopConfig(
+            steps=config.inner_steps,
+            lr=config.inner_lr,
+            step_size=step_size,
+            first_order=algorithm in ("fomaml", "reptile"),
+            adapt_only=(head_prefix(model),) if algorithm == "anil" else (),
+        )
+        self.model = model
+        self.metric = metric
+        self.params = module_params(model)
+        self.inner = InnerLoop(self.params, inner_config)
+        outer_algorithm = {"fomaml": "fomaml", "reptile": "reptile"}.get(algorithm, "maml")
+        self.outer = MetaOptimizer(
+            self.params,
+            self.inner,
+            outer_algorithm,
+            config.outer_lr,
+            config.outer_optimizer,
+            config.vectorize,
+        )
+        self.vectorize = config.vectorize
+        forward = make_functional(model)
+
+        def support_loss(params: Params, episode: Episode) -> Tensor:
+            return prediction_loss(forward(params, episode.support_x), episode.support_y, metric)[0]
+
+        def query_fn(params: Params, episode: Episode) -> tuple[Tensor, dict[str, Tensor]]:
+            loss, value = prediction_loss(forward(params, episode.query_x), episode.query_y, metric)
+            return loss, {metric: value}
+
+        self.support_loss = support_loss
+        self.query_fn = query_fn
+
+    def meta_step(self, episodes: Episode) -> dict[str, float]:
+        """One outer update from a meta-batch of episodes; returns query loss and metric."""
+        return self.outer.step(self.support_loss, self.query_fn, episodes, episodes)
+
+    def adaptation_curve(self, episodes: Episode, steps: int) -> Tensor:
+        """The query metric of each episode after 0..``steps`` inner steps: ``[tasks, steps+1]``."""
+        params = {name: p.detach() for name, p in self.params.items()}
+
+        def curve(task_params: Params, episode: Episode) -> Tensor:
+            values = [self.query_fn(task_params, episode)[1][self.metric]]
+            for step in range(steps):
+                task_params = self.inner.step(task_params, self.support_loss, episode, step)
+                values.append(self.query_fn(task_params, episode)[1][self.metric])
+            return torch.stack(values)
+
+        with torch.no_grad():
+            return map_tasks(curve, (params, episodes), (False, True), self.vectorize)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "outer": self.outer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.outer.load_state_dict(state["outer"])
+
+
+def prototype_logits(embed: Callable[[Tensor], Tensor], episode: Episode, ways: int) -> Tensor:
+    """Negative squared distances of query embeddings to class-mean support embeddings."""
+    support = embed(episode.support_x)
+    one_hot = F.one_hot(episode.support_y, ways).to(support.dtype)
+    prototypes = one_hot.T @ support / one_hot.sum(0)[:, None]
+    query = embed(episode.query_x)
+    return -((query[:, None, :] - prototypes[None, :, :]) ** 2).sum(-1)
+
+
+class PrototypicalLearner:
+    """Prototypical Networks (Snell et al. 2017): classify queries by the nearest class mean of
+    the support embeddings (squared Euclidean distance); no inner loop, so the adaptation curve
+    has the single point "0 steps". Only the embedding (``model.features``) is trained."""
+
+    metric: Metric = "accuracy"
+
+    def __init__(self, model: nn.Module, config: LearnerConfig) -> None:
+        self.model = model
+        self.embed = make_functional(model.features)
+        self.params = module_params(model.features)
+        self.vectorize = config.vectorize
+        optimizer_class = torch.optim.Adam if config.outer_optimizer == "adam" else torch.optim.SGD
+        self.optimizer = optimizer_class(self.params.values(), lr=config.outer_lr)
+
+    def _losses(self, episodes: Episode) -> tuple[Tensor, Tensor]:
+        """Per-episode query cross-entropy and accuracy."""
+        ways = int(episodes.support_y.max().item()) + 1
+
+        def episode_loss(params: Params, episode: Episode) -> tuple[Tensor, Tensor]:
+            logits = prototype_logits(lambda x: self.embed(params, x), episode, ways)
+            return prediction_loss(logits, episode.query_y, "accuracy")
+
+        return map_tasks(episode_loss, (self.params, episodes), (False, True), self.vectorize)
+
+    def meta_step(self, episodes: Episode) -> dict[str, float]:
+        """One Adam step on the mean query cross-entropy of a meta-batch."""
+        self.optimizer.zero_grad(set_to_none=True)
+        losses, accuracy = self._losses(episodes)
+        losses.mean().backward()
+        self.optimizer.step()
+        return {"loss": losses.mean().item(), "accuracy": accuracy.mean().item()}
+
+    def adaptation_curve(self, episodes: Episode, steps: int) -> Tensor:
+        """Query accuracy from the support prototypes: ``[tasks, 1]`` (no gradient steps)."""
+        del steps
+        with torch.no_grad():
+            return self._losses(episodes)[1][:, None]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
