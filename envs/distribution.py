@@ -1,0 +1,92 @@
+"""Seeded task distributions with fixed, disjoint train and test splits."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Literal
+
+import numpy as np
+
+from metarl.envs.families import Family, get_family, validate_task
+from metarl.envs.tasks import Choice, Task
+from metarl.errors import TaskError
+
+
+class TaskDistribution:
+    """The tasks of one family, split once into train and test from a seed.
+
+    Args:
+        family: a family name (see :func:`metarl.envs.list_families`).
+        seed: seeds both the split and the distribution's own sampling generator.
+        n_train: number of train tasks (continuous families).
+        n_test: number of test tasks (continuous families).
+
+    Continuous families draw ``n_train + n_test`` tasks from one generator; train and test are
+    disjoint. The finite families (HalfCheetahDir, AntDir) have only two tasks, +1 and -1: both
+    splits then hold those same two tasks, and ``n_train`` / ``n_test`` do not apply. This follows
+    the reference code (pytorch-maml-rl), which draws directions for train and test alike.
+    """
+
+    def __init__(self, family: str, seed: int, n_train: int = 100, n_test: int = 40) -> None:
+        self.family: Family = get_family(family)
+        if n_train < 1 or n_test < 1:
+            raise TaskError(f"n_train and n_test must be at least 1, got {n_train}, {n_test}")
+        self.seed = seed
+        split_seed, sample_seed = np.random.SeedSequence(seed).spawn(2)
+        self._rng = np.random.default_rng(sample_seed)
+        if self.family.finite:
+            self._train = self._test = self._enumerate()
+        else:
+            tasks = self._draw(np.random.default_rng(split_seed), n_train + n_test)
+            self._train, self._test = tasks[:n_train], tasks[n_train:]
+
+    def _enumerate(self) -> list[Task]:
+        names = list(self.family.params)
+        choices = [spec.values for spec in self.family.params.values() if isinstance(spec, Choice)]
+        return [
+            Task(self.family.name, dict(zip(names, values, strict=True)))
+            for values in itertools.product(*choices)
+        ]
+
+    def _draw(self, rng: np.random.Generator, n: int) -> list[Task]:
+        tasks: list[Task] = []
+        seen: set[Task] = set()
+        while len(tasks) < n:  # a repeat has probability 0, but disjointness is promised
+            params = {name: spec.sample(rng) for name, spec in self.family.params.items()}
+            task = Task(self.family.name, params)
+            if task not in seen:
+                seen.add(task)
+                tasks.append(task)
+        return tasks
+
+    def split(self, name: Literal["train", "test"]) -> list[Task]:
+        """The fixed train or test tasks (a new list each call)."""
+        if name == "train":
+            return list(self._train)
+        if name == "test":
+            return list(self._test)
+        raise TaskError(f'split must be "train" or "test", got {name!r}')
+
+    def sample(self, n: int, rng: np.random.Generator | None = None) -> list[Task]:
+        """``n`` train tasks, distinct while ``n`` ≤ the train size, else drawn with replacement.
+
+        Args:
+            n: number of tasks.
+            rng: the generator to draw with; the distribution's own seeded one if None.
+        """
+        if n < 0:
+            raise TaskError(f"cannot sample {n} tasks")
+        rng = self._rng if rng is None else rng
+        index = rng.choice(len(self._train), size=n, replace=n > len(self._train))
+        return [self._train[i] for i in index]
+
+    def validate(self, task: Task) -> None:
+        """Raise TaskError unless ``task`` is a valid task of this distribution's family."""
+        validate_task(task, self.family.name)
+
+
+def make_task_distribution(
+    family: str, seed: int, n_train: int = 100, n_test: int = 40
+) -> TaskDistribution:
+    """The seeded :class:`TaskDistribution` of ``family`` (TaskError if the family is unknown)."""
+    return TaskDistribution(family, seed, n_train, n_test)

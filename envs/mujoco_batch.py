@@ -1,0 +1,154 @@
+"""Many MuJoCo envs of one family stepped together on a thread pool (``mujoco.batch``).
+
+Each environment is one simulation of a ``mujoco.batch.Batch``; every step is one threaded call
+that advances all live simulations by the env's ``frame_skip`` substeps. The batch keeps each
+simulation's full integration state, solver warm start included, so the trajectories are
+bit-identical to those of the Gymnasium env (``mujoco.rollout`` would restart the warm start at
+every call). Observations, rewards and termination are vectorized ports of the v5 envs' own code,
+read from the batch's state rows and derived fields, with the family's ``task_reward``.
+"""
+
+from __future__ import annotations
+
+import mujoco
+import numpy as np
+from gymnasium.envs.mujoco.ant_v5 import AntEnv
+from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
+from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
+from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
+from mujoco import batch
+
+from metarl.envs.models import load_model, task_model
+from metarl.envs.tasks import Task
+
+_SUPPORTED = (AntEnv, HalfCheetahEnv, HopperEnv, Walker2dEnv)
+
+
+class MujocoBatch:
+    """The environments of ``tasks`` (one per entry) on one ``mujoco.batch.Batch``.
+
+    Args:
+        env_class: the family's Gymnasium env class; one instance, built with its defaults, gives
+            the constants (cost weights, health ranges, ``frame_skip``) and draws reset noise.
+        tasks: the task of each environment.
+        n_threads: threads of the batch, 0 for all cores.
+    """
+
+    def __init__(self, env_class: type, tasks: list[Task], n_threads: int) -> None:
+        self.env = env = env_class(task=tasks[0])
+        if not isinstance(env, _SUPPORTED):
+            raise TypeError(f"{env_class.__name__} is not a v5 robot the batch supports")
+        self.num_envs = len(tasks)
+        self.dt = env.dt
+        self.observation_dim = env.observation_space.shape[0]
+        self.action_low = env.action_space.low
+        self.action_high = env.action_space.high
+        self.obs_dtype = np.dtype(np.float64)
+        # Ant-v5 reads contact forces (mj_rnePostConstraint after the step): only a persistent
+        # batch keeps each simulation's MjData, in which to compute them.
+        self._contacts = isinstance(env, AntEnv)
+        base = load_model(env.fullpath)
+        models = {task: task_model(base, task.params) for task in set(tasks)}
+        self._models = [models[task] for task in tasks]
+        self._batch = batch.Batch(base, self.num_envs, nthread=n_threads, persistent=self._contacts)
+        if any(model is not base for model in models.values()):
+            self._batch.set_models(self._models)
+        self._qpos = self._batch.bind("qpos")
+        self._qvel = self._batch.bind("qvel")
+        self._ctrl = self._batch.bind("ctrl")
+        self._xpos = self._batch.bind("xpos")
+        self._params = {
+            name: np.array([task.params[name] for task in tasks]) for name in tasks[0].params
+        }
+        self._cfrc_ext = np.zeros((self.num_envs, *env.data.cfrc_ext.shape))
+        self._scratch = mujoco.MjData(base)
+
+    def reset(self, rngs: list[np.random.Generator]) -> np.ndarray:
+        """Reset every environment with v5's reset noise drawn from its generator."""
+        self._batch.reset(stage=mujoco.mjtStage.mjSTAGE_NONE)
+        for i, rng in enumerate(rngs):
+            self.env.np_random = rng
+            self.env.reset_model()
+            self._qpos[i] = self.env.data.qpos
+            self._qvel[i] = self.env.data.qvel
+        self._batch.forward()
+        self._cfrc_ext[:] = 0.0  # mj_resetData clears them and mj_forward does not compute them
+        return self._observe()
+
+    def step(
+        self, actions: np.ndarray, alive: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Advance the ``alive`` environments one env step; return obs, rewards, terminated."""
+        ids = None if alive.all() else np.flatnonzero(alive).astype(np.int32)
+        before = self._position()
+        self._ctrl[:] = actions
+        self._batch.step(ids, nstep=self.env.frame_skip)
+        if self._contacts:
+            self._update_contact_forces(np.arange(self.num_envs) if ids is None else ids)
+        position = self._position()
+        velocity = (position - before) / self.dt
+        healthy = self._healthy()
+        reward = self._reward(actions, velocity, position, healthy)
+        terminated = ~healthy & bool(getattr(self.env, "_terminate_when_unhealthy", False))
+        return self._observe(), reward, terminated
+
+    def _update_contact_forces(self, ids: np.ndarray) -> None:
+        """``cfrc_ext`` as v5 computes it after ``mj_step`` (``MujocoEnv._step_mujoco_simulation``)."""
+        for i in ids:
+            self._batch.get_data(int(i), self._scratch)
+            mujoco.mj_rnePostConstraint(self._models[i], self._scratch)
+            self._cfrc_ext[i] = self._scratch.cfrc_ext
+
+    def _position(self) -> np.ndarray:
+        """What v5 differentiates for its velocity: the main body's xy (Ant) or ``qpos[0]``."""
+        if isinstance(self.env, AntEnv):
+            return self._xpos[:, self.env._main_body, :2].copy()
+        return self._qpos[:, 0].copy()
+
+    def _contact_forces(self) -> np.ndarray:
+        low, high = self.env._contact_force_range
+        return np.clip(self._cfrc_ext, low, high)
+
+    def _observe(self) -> np.ndarray:
+        """v5's ``_get_obs`` with its default options, for every environment."""
+        qpos, qvel = self._qpos, self._qvel
+        if isinstance(self.env, AntEnv):
+            contact = self._contact_forces()[:, 1:].reshape(self.num_envs, -1)
+            return np.concatenate([qpos[:, 2:], qvel, contact], axis=1)
+        if isinstance(self.env, HopperEnv | Walker2dEnv):
+            return np.concatenate([qpos[:, 1:], np.clip(qvel, -10, 10)], axis=1)
+        return np.concatenate([qpos[:, 1:], qvel], axis=1)
+
+    def _healthy(self) -> np.ndarray:
+        """v5's ``is_healthy`` for every environment (HalfCheetah is always healthy)."""
+        env, qpos = self.env, self._qpos
+        if isinstance(env, HalfCheetahEnv):
+            return np.ones(self.num_envs, dtype=bool)
+        if isinstance(env, AntEnv):
+            z_low, z_high = env._healthy_z_range
+            finite = np.isfinite(qpos).all(axis=1) & np.isfinite(self._qvel).all(axis=1)
+            return finite & (z_low <= qpos[:, 2]) & (qpos[:, 2] <= z_high)
+        z, angle = qpos[:, 1], qpos[:, 2]
+        z_low, z_high = env._healthy_z_range
+        angle_low, angle_high = env._healthy_angle_range
+        healthy = (z_low < z) & (z < z_high) & (angle_low < angle) & (angle < angle_high)
+        if isinstance(env, HopperEnv):
+            state = np.concatenate([qpos, self._qvel], axis=1)[:, 2:]
+            state_low, state_high = env._healthy_state_range
+            healthy &= np.all((state_low < state) & (state < state_high), axis=1)
+        return healthy
+
+    def _reward(
+        self, actions: np.ndarray, velocity: np.ndarray, position: np.ndarray, healthy: np.ndarray
+    ) -> np.ndarray:
+        """``(forward + healthy reward) − (control cost + contact cost)``, in v5's order."""
+        env = self.env
+        x_velocity = velocity[:, 0] if velocity.ndim == 2 else velocity
+        forward = env.task_reward(self._params, x_velocity, position)
+        healthy_reward = healthy * getattr(env, "_healthy_reward", 0.0)
+        ctrl_cost = env._ctrl_cost_weight * np.sum(np.square(actions), axis=1)
+        contact_cost = 0.0
+        if self._contacts:
+            squares = np.square(self._contact_forces()).reshape(self.num_envs, -1)
+            contact_cost = env._contact_cost_weight * np.sum(squares, axis=1)
+        return forward + healthy_reward - (ctrl_cost + contact_cost)
