@@ -1,0 +1,104 @@
+"""Rollouts of a whole meta-batch from one batched simulator, actions from one vmapped policy call.
+
+pytorch-maml-rl (``samplers/multi_task_sampler.py``) runs a vectorised env per task in worker
+processes; here one :class:`~metarl.envs.BatchedSimulator` steps the envs of all tasks together,
+and the actions of all tasks come from one ``vmap``-ed call of the per-task policies.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from metarl.agents.episodes import Episodes
+from metarl.agents.policies import TaskPolicies
+from metarl.core import Params
+
+
+class Simulator(Protocol):
+    """What the sampler needs of :class:`metarl.envs.BatchedSimulator` (envs in task-major
+    order; an env that is done stays done, with reward 0, until the next reset)."""
+
+    num_envs: int
+    observation_dim: int
+    action_dim: int
+    action_low: np.ndarray
+    action_high: np.ndarray
+
+    def reset(self, seed: int | None = None) -> np.ndarray: ...
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(observations, rewards, terminated, truncated)``."""
+        ...
+
+
+class RolloutSampler:
+    """Samples ``rollouts`` episodes of length ≤ ``horizon`` for each of ``n_tasks`` tasks.
+
+    Args:
+        simulator: holds ``n_tasks · rollouts`` envs, task-major.
+        n_tasks: tasks of the meta-batch.
+        horizon: maximum episode length T.
+    """
+
+    def __init__(self, simulator: Simulator, n_tasks: int, horizon: int) -> None:
+        if simulator.num_envs % n_tasks:
+            raise ValueError(f"{simulator.num_envs} envs cannot be split among {n_tasks} tasks")
+        self.simulator = simulator
+        self.n_tasks = n_tasks
+        self.rollouts = simulator.num_envs // n_tasks
+        self.horizon = horizon
+        self.low = torch.as_tensor(simulator.action_low, dtype=torch.float32)
+        self.high = torch.as_tensor(simulator.action_high, dtype=torch.float32)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        policies: TaskPolicies,
+        params: Params,
+        params_batched: bool,
+        rng: np.random.Generator,
+    ) -> Episodes:
+        """One batch of episodes per task, acting with ``params`` (per task if batched).
+
+        The env seeds and the action noise come from ``rng`` alone.
+        """
+        sim, shape = self.simulator, (self.n_tasks, self.rollouts)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
+        obs = _tensor(sim.reset(seed=int(rng.integers(2**31))))
+        horizon, act_dim = self.horizon, sim.action_dim
+        observations = torch.zeros(horizon, sim.num_envs, sim.observation_dim)
+        actions = torch.zeros(horizon, sim.num_envs, act_dim)
+        rewards = torch.zeros(horizon, sim.num_envs)
+        mask = torch.zeros(horizon, sim.num_envs)
+        alive = torch.ones(sim.num_envs, dtype=torch.bool)
+        for t in range(horizon):
+            mean, log_std = policies(params, obs.view(*shape, -1), params_batched)
+            noise = torch.randn(mean.shape, generator=generator)
+            action = (mean + torch.exp(log_std) * noise).reshape(sim.num_envs, act_dim)
+            observations[t], actions[t], mask[t] = obs, action, alive.float()
+            clipped = torch.maximum(torch.minimum(action, self.high), self.low)
+            next_obs, reward, terminated, truncated = sim.step(clipped.numpy())
+            rewards[t] = _tensor(reward) * alive
+            alive &= ~torch.as_tensor(np.logical_or(terminated, truncated))
+            obs = _tensor(next_obs)
+            if not alive.any():
+                break
+
+        def task_major(x: Tensor) -> Tensor:  # [T, N, ...] → [tasks, E, T, ...]
+            return x.transpose(0, 1).reshape(*shape, *x.shape[:1], *x.shape[2:])
+
+        return Episodes(
+            observations=task_major(observations),
+            actions=task_major(actions),
+            rewards=task_major(rewards),
+            mask=task_major(mask),
+            advantages=torch.zeros(*shape, horizon),
+        )
+
+
+def _tensor(array: np.ndarray) -> Tensor:
+    return torch.as_tensor(np.asarray(array), dtype=torch.float32)

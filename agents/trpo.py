@@ -1,0 +1,149 @@
+"""Trust-region policy optimisation step (Schulman et al. 2015) on an arbitrary differentiable
+surrogate and mean KL, as MAML-RL uses for its outer update (Finn et al. 2017, §5.3;
+pytorch-maml-rl ``metalearners/maml_trpo.py``, ``utils/optimization.py``).
+
+The step direction solves ``H s = g`` by conjugate gradient with Hessian-of-KL-vector products
+``H v = ∇(∇KL · v) + damping · v``, is scaled so that ``½ sᵀ H s = max_kl``, and is then shrunk by
+backtracking until the surrogate improves and the KL stays within ``max_kl``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from metarl.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TRPOSettings:
+    """Settings of a TRPO step (defaults: the MAML paper and pytorch-maml-rl configs).
+
+    Attributes:
+        max_kl: trust-region radius δ on the mean KL(π_old ‖ π_new).
+        cg_iters: conjugate-gradient iterations.
+        cg_damping: added to the Hessian of the KL, ``(H + damping·I) v``.
+        ls_max_steps: backtracking line-search trials.
+        ls_backtrack_ratio: step shrink factor per trial.
+    """
+
+    max_kl: float = 0.01
+    cg_iters: int = 10
+    cg_damping: float = 1e-5
+    ls_max_steps: int = 15
+    ls_backtrack_ratio: float = 0.8
+
+    def __post_init__(self) -> None:
+        if self.max_kl <= 0 or self.cg_damping < 0 or self.cg_iters < 1 or self.ls_max_steps < 1:
+            raise ConfigError(f"trpo needs max_kl > 0, cg_damping >= 0 and >= 1 iterations: {self}")
+        if not 0 < self.ls_backtrack_ratio < 1:
+            raise ConfigError(f"trpo.ls_backtrack_ratio must be in (0, 1): {self}")
+
+
+def conjugate_gradient(
+    matvec: Callable[[Tensor], Tensor], b: Tensor, iters: int, tol: float = 1e-10
+) -> Tensor:
+    """Approximately solve ``A x = b`` for symmetric positive-definite ``A`` given ``v ↦ A v``."""
+    x = torch.zeros_like(b)
+    residual = b.clone()
+    direction = b.clone()
+    rr = residual.dot(residual)
+    for _ in range(iters):
+        if rr < tol:
+            break
+        product = matvec(direction)
+        alpha = rr / direction.dot(product)
+        x += alpha * direction
+        residual -= alpha * product
+        rr_new = residual.dot(residual)
+        direction = residual + (rr_new / rr) * direction
+        rr = rr_new
+    return x
+
+
+def kl_hessian_vector_product(
+    kl: Tensor, params: Sequence[Tensor], damping: float
+) -> Callable[[Tensor], Tensor]:
+    """``v ↦ (∇²KL + damping·I) v`` at the current parameters (the graph of ``kl`` is kept)."""
+    grads = torch.autograd.grad(kl, params, create_graph=True)
+    flat_grad = _flat(grads)
+
+    def product(vector: Tensor) -> Tensor:
+        second = torch.autograd.grad(flat_grad.dot(vector), params, retain_graph=True)
+        return _flat(second) + damping * vector
+
+    return product
+
+
+def trpo_step(
+    params: Sequence[Tensor],
+    loss: Tensor,
+    kl: Tensor,
+    evaluate: Callable[[], tuple[Tensor, Tensor]],
+    settings: TRPOSettings,
+) -> dict[str, float]:
+    """Update ``params`` in place by one TRPO step.
+
+    Args:
+        params: the leaf tensors optimised.
+        loss: the surrogate loss at the current parameters (with its graph).
+        kl: the mean KL(π_old ‖ π) at the current parameters (with its graph; its value is 0).
+        evaluate: ``() -> (loss, kl)`` at whatever values ``params`` hold, without a graph.
+        settings: radius, CG and line-search settings.
+
+    Returns:
+        ``loss_before``, ``loss_after``, ``kl_after``, the accepted ``step_fraction`` (0 when
+        the line search failed and the parameters were restored), and the seconds spent on the
+        direction (gradient and conjugate gradient, ``direction_s``) and the line search.
+    """
+    started = time.perf_counter()
+    params = list(params)
+    grads = torch.autograd.grad(loss, params, retain_graph=True)
+    gradient = _flat(grads)
+    hvp = kl_hessian_vector_product(kl, params, settings.cg_damping)
+    direction = conjugate_gradient(hvp, gradient, settings.cg_iters)
+    curvature = 0.5 * direction.dot(hvp(direction))
+    step = direction * torch.sqrt(settings.max_kl / curvature.clamp(min=1e-12))
+    old = _flat(params).detach().clone()
+    loss_before = loss.item()
+    timings = {"direction_s": time.perf_counter() - started}
+    started = time.perf_counter()
+    fraction = 1.0
+    with torch.no_grad():
+        for _ in range(settings.ls_max_steps):
+            _assign(old - fraction * step, params)
+            new_loss, new_kl = evaluate()
+            if new_loss.item() < loss_before and new_kl.item() <= settings.max_kl:
+                return {
+                    "loss_before": loss_before,
+                    "loss_after": new_loss.item(),
+                    "kl_after": new_kl.item(),
+                    "step_fraction": fraction,
+                    **timings,
+                    "line_search_s": time.perf_counter() - started,
+                }
+            fraction *= settings.ls_backtrack_ratio
+        _assign(old, params)
+    return {
+        "loss_before": loss_before,
+        "loss_after": loss_before,
+        "kl_after": 0.0,
+        "step_fraction": 0.0,
+        **timings,
+        "line_search_s": time.perf_counter() - started,
+    }
+
+
+def _flat(tensors: Sequence[Tensor]) -> Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def _assign(vector: Tensor, params: Sequence[Tensor]) -> None:
+    offset = 0
+    for param in params:
+        param.copy_(vector[offset : offset + param.numel()].view_as(param))
+        offset += param.numel()
