@@ -108,6 +108,7 @@ class PPOPretrainer:
                 "activation_fn": nn.Tanh,
                 "log_std_init": math.log(config.policy.init_std),
             },
+            stats_window_size=100_000,  # every episode of an iteration, cleared before the next
             seed=config.run.seed,
             device="cpu",
         )
@@ -120,7 +121,8 @@ class PPOPretrainer:
             resampler.rng = np.random.default_rng(rng.integers(2**63))
         self.envs.seed(int(rng.integers(2**31)))
         self.model._last_obs = None  # learn() then resets every worker with the seeds above
-        self.model.ep_info_buffer.clear()
+        if self.model.ep_info_buffer is not None:  # created by the first learn()
+            self.model.ep_info_buffer.clear()
         steps = self.config.pretrain.n_steps * self.config.pretrain.n_envs
         self.model.learn(steps, reset_num_timesteps=False)
         returns = [info["r"] for info in self.model.ep_info_buffer]
