@@ -117,9 +117,15 @@ class MAMLRL:
             new_losses, new_metrics = self.objective(support, SurrogateQuery(query, old))
             return new_losses.mean(), new_metrics["kl"].mean()
 
-        result = trpo_step(
-            list(self.params.values()), losses.mean(), metrics["kl"].mean(), evaluate, self.trpo
-        )
+        kl = metrics["kl"].mean()
+        if self.trpo.fisher_fraction < 1:
+            episodes = max(1, round(query.mask.shape[1] * self.trpo.fisher_fraction))
+            subset = [_first_episodes(batch, episodes) for batch in support]
+            _, sub_metrics = self.objective(
+                subset, SurrogateQuery(_first_episodes(query, episodes))
+            )
+            kl = sub_metrics["kl"].mean()
+        result = trpo_step(list(self.params.values()), losses.mean(), kl, evaluate, self.trpo)
         result["meta_grad_s"] = forward_s + result.pop("direction_s")
         return result
 
@@ -151,6 +157,11 @@ class MAMLRL:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
+
+
+def _first_episodes(episodes: Episodes, n: int) -> Episodes:
+    """The first ``n`` episodes of every task."""
+    return Episodes(*(field[:, :n] for field in episodes))
 
 
 def _since(started: float) -> float:

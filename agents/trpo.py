@@ -29,6 +29,10 @@ class TRPOSettings:
         cg_damping: added to the Hessian of the KL, ``(H + damping·I) v``.
         ls_max_steps: backtracking line-search trials.
         ls_backtrack_ratio: step shrink factor per trial.
+        fisher_fraction: fraction of each task's episodes on which the KL's curvature (the
+            conjugate-gradient products) is computed; 1 uses all of them, as the MAML paper. The
+            gradient and the line search's KL check always use every episode (rllab's
+            ``subsample_factor``).
     """
 
     max_kl: float = 0.01
@@ -36,12 +40,15 @@ class TRPOSettings:
     cg_damping: float = 1e-5
     ls_max_steps: int = 15
     ls_backtrack_ratio: float = 0.8
+    fisher_fraction: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_kl <= 0 or self.cg_damping < 0 or self.cg_iters < 1 or self.ls_max_steps < 1:
             raise ConfigError(f"trpo needs max_kl > 0, cg_damping >= 0 and >= 1 iterations: {self}")
         if not 0 < self.ls_backtrack_ratio < 1:
             raise ConfigError(f"trpo.ls_backtrack_ratio must be in (0, 1): {self}")
+        if not 0 < self.fisher_fraction <= 1:
+            raise ConfigError(f"trpo.fisher_fraction must be in (0, 1]: {self}")
 
 
 def conjugate_gradient(

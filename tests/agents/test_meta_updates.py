@@ -143,8 +143,10 @@ def test_trpo_line_search_backtracks_into_the_trust_region():
     assert result["loss_after"] < result["loss_before"]
 
 
-def test_maml_trpo_update_respects_the_kl_bound():
+@pytest.mark.parametrize("fisher_fraction", [1.0, 0.67])
+def test_maml_trpo_update_respects_the_kl_bound(fisher_fraction):
     learner = make_learner(first_order=False)
+    learner.trpo = TRPOSettings(fisher_fraction=fisher_fraction)
     support, query = [random_episodes(1)], random_episodes(2)
     before = {name: value.detach().clone() for name, value in learner.params.items()}
     result = learner.step(support, query)
