@@ -3,9 +3,9 @@
 Each environment is one simulation of a ``mujoco.batch.Batch``; every step is one threaded call
 that advances all live simulations by the env's ``frame_skip`` substeps. The batch keeps each
 simulation's full integration state, solver warm start included, so the trajectories are
-bit-identical to those of the Gymnasium env (``mujoco.rollout`` would restart the warm start at
-every call). Observations, rewards and termination are vectorized ports of the v5 envs' own code,
-read from the batch's state rows and derived fields, with the family's ``task_reward``.
+bit-identical to those of the Gymnasium env. Observations, rewards and termination are vectorized
+ports of the v5 envs' own code, read from the batch's state rows and derived fields, with the
+family's ``task_reward``.
 """
 
 from __future__ import annotations
@@ -39,24 +39,22 @@ class MujocoBatch:
         if not isinstance(env, _SUPPORTED):
             raise TypeError(f"{env_class.__name__} is not a v5 robot the batch supports")
         self.num_envs = len(tasks)
-        self.dt = env.dt
-        self.observation_dim = env.observation_space.shape[0]
-        self.action_low = env.action_space.low
-        self.action_high = env.action_space.high
-        self.obs_dtype = np.dtype(np.float64)
-        # Ant-v5 reads contact forces (mj_rnePostConstraint after the step): only a persistent
-        # batch keeps each simulation's MjData, in which to compute them.
-        self._contacts = isinstance(env, AntEnv)
+        self.observation_dim: int = env.observation_space.shape[0]
+        self.action_low: np.ndarray = env.action_space.low
+        self.action_high: np.ndarray = env.action_space.high
+        self._ant = isinstance(env, AntEnv)
         base = load_model(env.fullpath)
         models = {task: task_model(base, task.params) for task in set(tasks)}
         self._models = [models[task] for task in tasks]
-        self._batch = batch.Batch(base, self.num_envs, nthread=n_threads, persistent=self._contacts)
+        # Ant reads contact forces from each simulation's MjData after its step: keep them all.
+        self._batch = batch.Batch(base, self.num_envs, nthread=n_threads, persistent=self._ant)
         if any(model is not base for model in models.values()):
             self._batch.set_models(self._models)
         self._qpos = self._batch.bind("qpos")
         self._qvel = self._batch.bind("qvel")
         self._ctrl = self._batch.bind("ctrl")
         self._xpos = self._batch.bind("xpos")
+        self._ncon = self._batch.bind("ncon")
         self._params = {
             name: np.array([task.params[name] for task in tasks]) for name in tasks[0].params
         }
@@ -78,30 +76,41 @@ class MujocoBatch:
     def step(
         self, actions: np.ndarray, alive: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Advance the ``alive`` environments one env step; return obs, rewards, terminated."""
-        ids = None if alive.all() else np.flatnonzero(alive).astype(np.int32)
+        """Advance the ``alive`` environments one env step; return obs, rewards, terminated.
+
+        The values of the other environments are meaningless: their state is not advanced.
+        """
+        ids = None if alive.all() else alive
         before = self._position()
         self._ctrl[:] = actions
         self._batch.step(ids, nstep=self.env.frame_skip)
-        if self._contacts:
-            self._update_contact_forces(np.arange(self.num_envs) if ids is None else ids)
+        if self._ant:
+            self._update_contact_forces(alive)
         position = self._position()
-        velocity = (position - before) / self.dt
+        velocity = (position - before) / self.env.dt
         healthy = self._healthy()
         reward = self._reward(actions, velocity, position, healthy)
         terminated = ~healthy & bool(getattr(self.env, "_terminate_when_unhealthy", False))
         return self._observe(), reward, terminated
 
-    def _update_contact_forces(self, ids: np.ndarray) -> None:
-        """``cfrc_ext`` as v5 computes it after ``mj_step`` (``MujocoEnv._step_mujoco_simulation``)."""
-        for i in ids:
+    def _update_contact_forces(self, stepped: np.ndarray) -> None:
+        """``cfrc_ext`` as v5 computes it: ``mj_rnePostConstraint`` after ``mj_step``.
+
+        No batched call runs it there (a force sensor would run it before RK4's last stage, not
+        after), so each simulation's MjData is fetched and it runs here. Without contacts the
+        forces are zero (Ant has no applied forces or equality constraints), so only the
+        simulations in contact are fetched.
+        """
+        touching = stepped & (self._ncon > 0)
+        self._cfrc_ext[stepped & ~touching] = 0.0
+        for i in np.flatnonzero(touching):
             self._batch.get_data(int(i), self._scratch)
             mujoco.mj_rnePostConstraint(self._models[i], self._scratch)
             self._cfrc_ext[i] = self._scratch.cfrc_ext
 
     def _position(self) -> np.ndarray:
         """What v5 differentiates for its velocity: the main body's xy (Ant) or ``qpos[0]``."""
-        if isinstance(self.env, AntEnv):
+        if self._ant:
             return self._xpos[:, self.env._main_body, :2].copy()
         return self._qpos[:, 0].copy()
 
@@ -112,7 +121,7 @@ class MujocoBatch:
     def _observe(self) -> np.ndarray:
         """v5's ``_get_obs`` with its default options, for every environment."""
         qpos, qvel = self._qpos, self._qvel
-        if isinstance(self.env, AntEnv):
+        if self._ant:
             contact = self._contact_forces()[:, 1:].reshape(self.num_envs, -1)
             return np.concatenate([qpos[:, 2:], qvel, contact], axis=1)
         if isinstance(self.env, HopperEnv | Walker2dEnv):
@@ -124,7 +133,7 @@ class MujocoBatch:
         env, qpos = self.env, self._qpos
         if isinstance(env, HalfCheetahEnv):
             return np.ones(self.num_envs, dtype=bool)
-        if isinstance(env, AntEnv):
+        if self._ant:
             z_low, z_high = env._healthy_z_range
             finite = np.isfinite(qpos).all(axis=1) & np.isfinite(self._qvel).all(axis=1)
             return finite & (z_low <= qpos[:, 2]) & (qpos[:, 2] <= z_high)
@@ -143,12 +152,12 @@ class MujocoBatch:
     ) -> np.ndarray:
         """``(forward + healthy reward) − (control cost + contact cost)``, in v5's order."""
         env = self.env
-        x_velocity = velocity[:, 0] if velocity.ndim == 2 else velocity
+        x_velocity = velocity[:, 0] if self._ant else velocity
         forward = env.task_reward(self._params, x_velocity, position)
         healthy_reward = healthy * getattr(env, "_healthy_reward", 0.0)
         ctrl_cost = env._ctrl_cost_weight * np.sum(np.square(actions), axis=1)
         contact_cost = 0.0
-        if self._contacts:
+        if self._ant:
             squares = np.square(self._contact_forces()).reshape(self.num_envs, -1)
             contact_cost = env._contact_cost_weight * np.sum(squares, axis=1)
         return forward + healthy_reward - (ctrl_cost + contact_cost)
