@@ -22,9 +22,11 @@ class TaskDistribution:
         n_test: number of test tasks (continuous families).
 
     Continuous families draw ``n_train + n_test`` tasks from one generator; train and test are
-    disjoint. The finite families (HalfCheetahDir, AntDir) have only two tasks, +1 and -1: both
-    splits then hold those same two tasks, and ``n_train`` / ``n_test`` do not apply. This follows
-    the reference code (pytorch-maml-rl), which draws directions for train and test alike.
+    fixed and disjoint, and :meth:`sample` draws fresh tasks but never a test task. The finite
+    families (HalfCheetahDir, AntDir) have only two tasks, +1 and -1, and none can be held out:
+    both splits hold those same two tasks, ``n_train`` / ``n_test`` do not apply, and
+    :meth:`sample` draws from the two. This follows the MAML paper and its reference code
+    (pytorch-maml-rl), which train and evaluate on both directions.
     """
 
     def __init__(self, family: str, seed: int, n_train: int = 100, n_test: int = 40) -> None:
@@ -37,7 +39,7 @@ class TaskDistribution:
         if self.family.finite:
             self._train = self._test = self._enumerate()
         else:
-            tasks = self._draw(np.random.default_rng(split_seed), n_train + n_test)
+            tasks = self._draw(np.random.default_rng(split_seed), n_train + n_test, set())
             self._train, self._test = tasks[:n_train], tasks[n_train:]
 
     def _enumerate(self) -> list[Task]:
@@ -48,10 +50,14 @@ class TaskDistribution:
             for values in itertools.product(*choices)
         ]
 
-    def _draw(self, rng: np.random.Generator, n: int) -> list[Task]:
+    def _draw(self, rng: np.random.Generator, n: int, exclude: set[Task]) -> list[Task]:
+        """``n`` distinct tasks from the family's distribution, none of them in ``exclude``.
+
+        A repeat has probability 0 for continuous families, but distinctness is promised.
+        """
+        seen = set(exclude)
         tasks: list[Task] = []
-        seen: set[Task] = set()
-        while len(tasks) < n:  # a repeat has probability 0, but disjointness is promised
+        while len(tasks) < n:
             params = {name: spec.sample(rng) for name, spec in self.family.params.items()}
             task = Task(self.family.name, params)
             if task not in seen:
@@ -68,7 +74,10 @@ class TaskDistribution:
         raise TaskError(f'split must be "train" or "test", got {name!r}')
 
     def sample(self, n: int, rng: np.random.Generator | None = None) -> list[Task]:
-        """``n`` train tasks, distinct while ``n`` ≤ the train size, else drawn with replacement.
+        """``n`` fresh tasks drawn from the family's distribution, as MAML draws a meta-batch.
+
+        Continuous families: distinct new draws, never a task of the test split. Finite families:
+        draws with replacement from their tasks. The same generator state gives the same tasks.
 
         Args:
             n: number of tasks.
@@ -77,8 +86,9 @@ class TaskDistribution:
         if n < 0:
             raise TaskError(f"cannot sample {n} tasks")
         rng = self._rng if rng is None else rng
-        index = rng.choice(len(self._train), size=n, replace=n > len(self._train))
-        return [self._train[i] for i in index]
+        if self.family.finite:
+            return [self._train[i] for i in rng.integers(len(self._train), size=n)]
+        return self._draw(rng, n, set(self._test))
 
     def validate(self, task: Task) -> None:
         """Raise TaskError unless ``task`` is a valid task of this distribution's family."""
