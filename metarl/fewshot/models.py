@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
+import torch
 from torch import Tensor, nn
 
 from metarl.fewshot.episodes import require_positive
@@ -67,11 +68,30 @@ class ConvNet(nn.Module):
         return self.head(self.embed(x))
 
 
+class BatchStatNorm2d(nn.BatchNorm2d):
+    """``nn.BatchNorm2d(track_running_stats=False)`` with the normalisation written out.
+
+    Same values and parameters, but second derivatives stay right under ``torch.func.vmap``:
+    the fused batch-norm kernel's double backward is wrong for the input when the affine
+    parameters differ per task (torch 2.x; pytorch/functorch#534), which breaks vmapped
+    second-order MAML through adapted BN parameters.
+    """
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, track_running_stats=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        mean = x.mean((0, 2, 3), keepdim=True)
+        var = x.var((0, 2, 3), unbiased=False, keepdim=True)
+        normed = (x - mean) * torch.rsqrt(var + self.eps)
+        return normed * self.weight[:, None, None] + self.bias[:, None, None]
+
+
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
     """Conv 3×3 (padding 1), batch norm on batch statistics, ReLU, 2×2 max-pool."""
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
-        nn.BatchNorm2d(out_channels, track_running_stats=False),
+        BatchStatNorm2d(out_channels),
         nn.ReLU(),
         nn.MaxPool2d(2),
     )
