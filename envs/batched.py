@@ -99,7 +99,9 @@ class BatchedSimulator:
             observations ``[num_envs, observation_dim]``, rewards ``[num_envs]`` (0 for envs
             that were already done), and the ``terminated`` and ``truncated`` flags.
         """
-        actions = np.asarray(actions, dtype=np.float64)
+        if self._rngs is None:
+            raise RuntimeError("call reset() before step()")
+        actions = np.asarray(actions)
         if actions.shape != (self.num_envs, self.action_dim):
             raise ValueError(
                 f"actions must have shape {(self.num_envs, self.action_dim)}, got {actions.shape}"

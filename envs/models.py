@@ -10,6 +10,7 @@ MuJoCo derives from masses and inertias, as compiling the scaled model would.
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping
 
@@ -57,6 +58,6 @@ def task_model(base: mujoco.MjModel, params: Mapping[str, object]) -> mujoco.MjM
     """A copy of ``base`` with ``params``' dynamics applied (``base`` itself if it has none)."""
     if not any(name in params for name in DYNAMICS_FIELDS):
         return base
-    model = mujoco.MjModel.__copy__(base)
+    model = copy.copy(base)
     apply_dynamics(model, base, params)
     return model

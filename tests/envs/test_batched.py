@@ -23,10 +23,15 @@ def _gym_envs(sim: BatchedSimulator, family: str, tasks: list[Task], seed: int) 
 
 
 @pytest.mark.parametrize(
-    ("family", "steps"),
-    [("Navigation2D", 30), ("HalfCheetahVel", 30), ("AntGoal", 30), ("HopperParams", 40)],
+    ("family", "steps", "dtype"),
+    [
+        ("Navigation2D", 30, np.float64),
+        ("HalfCheetahVel", 30, np.float32),  # the sampler's actions are float32
+        ("AntGoal", 30, np.float64),
+        ("HopperParams", 40, np.float32),
+    ],
 )
-def test_step_by_step_equal_to_the_gymnasium_env(family: str, steps: int) -> None:
+def test_step_by_step_equal_to_the_gymnasium_env(family: str, steps: int, dtype: type) -> None:
     tasks = make_task_distribution(family, seed=0).split("train")[:3]
     sim = BatchedSimulator(family, tasks, envs_per_task=2, horizon=steps - 5)
     obs = sim.reset(seed=11)
@@ -36,7 +41,8 @@ def test_step_by_step_equal_to_the_gymnasium_env(family: str, steps: int) -> Non
     done = np.zeros(sim.num_envs, dtype=bool)
     saw = {"terminated": False, "contact": False}
     for _ in range(steps):
-        actions = rng.uniform(sim.action_low, sim.action_high, (sim.num_envs, sim.action_dim))
+        shape = (sim.num_envs, sim.action_dim)
+        actions = rng.uniform(sim.action_low, sim.action_high, shape).astype(dtype)
         obs, rewards, terminated, truncated = sim.step(actions)
         for i, env in enumerate(envs):
             if done[i]:  # the simulator keeps a done env as it was, reward 0
@@ -115,6 +121,8 @@ def test_invalid_arguments_raise() -> None:
     with pytest.raises(TaskError):
         BatchedSimulator("HalfCheetahVel", [velocity], 0)
     sim = BatchedSimulator("HalfCheetahVel", [velocity], 2)
+    with pytest.raises(RuntimeError, match="reset"):
+        sim.step(np.zeros((2, 6)))
     sim.reset()
     with pytest.raises(ValueError, match="shape"):
         sim.step(np.zeros((1, 6)))
