@@ -96,8 +96,9 @@ class MujocoBatch:
     def _update_contact_forces(self, stepped: np.ndarray) -> None:
         """``cfrc_ext`` as v5 computes it: ``mj_rnePostConstraint`` after ``mj_step``.
 
-        No batched call runs it there (a force sensor would run it before RK4's last stage, not
-        after), so each simulation's MjData is fetched and it runs here. Without contacts the
+        No batched call runs it there (a force sensor would run it in the first of the step's
+        RK4 stages, v5 runs it on the data the last stage leaves), so each simulation's MjData is
+        fetched and it runs here. Without contacts the
         forces are zero (Ant has no applied forces or equality constraints), so only the
         simulations in contact are fetched.
         """
