@@ -113,12 +113,13 @@ class MetaRLTrainer:
             summary = self.learner.step(result.adapted)
         else:
             summary = self.learner.step(result.episodes[:-1], result.episodes[-1])
-        self.env_steps += sum(episodes.steps() for episodes in result.episodes)
+        iteration_steps = sum(episodes.steps() for episodes in result.episodes)
+        self.env_steps += iteration_steps
         returns = [episodes.episode_returns().mean().item() for episodes in result.episodes]
-        scalars = {f"adapt/return_step{k}": value for k, value in enumerate(returns)}
-        scalars["meta_train/return_pre"] = returns[0]
+        scalars = {"meta_train/return_pre": returns[0]}
         if not is_reptile:
             scalars["meta_train/return_post"] = returns[-1]
+        scalars.update({f"adapt/return_step{k}": value for k, value in enumerate(returns)})
         timings = {"sample_s": result.seconds["sample"], "inner_s": result.seconds["inner"]}
         for name, value in summary.items():
             if name.endswith("_s"):
@@ -126,6 +127,7 @@ class MetaRLTrainer:
             else:
                 scalars[f"meta_train/{name}"] = value
         timings["iteration_s"] = time.perf_counter() - started
+        timings["env_steps_per_s"] = iteration_steps / timings["iteration_s"]
         scalars.update({f"time/{name}": value for name, value in timings.items()})
         scalars["time/env_steps"] = float(self.env_steps)
         return scalars
