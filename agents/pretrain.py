@@ -126,9 +126,9 @@ class PPOPretrainer:
         steps = self.config.pretrain.n_steps * self.config.pretrain.n_envs
         self.model.learn(steps, reset_num_timesteps=False)
         returns = [info["r"] for info in self.model.ep_info_buffer]
-        scalars = {name: float(value) for name, value in self.model.logger.name_to_value.items()}
-        if returns:
-            scalars["rollout/return"] = float(np.mean(returns))
+        scalars = {"rollout/return": float(np.mean(returns))} if returns else {}
+        logged = self.model.logger.name_to_value
+        scalars.update({name: float(value) for name, value in logged.items()})
         scalars["time/env_steps"] = float(self.model.num_timesteps)
         return scalars
 
