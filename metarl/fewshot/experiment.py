@@ -56,6 +56,14 @@ class EpisodeSource:
         return self.tasks.sample(rng, n_tasks, self.ways, self.shots, self.queries)
 
 
+def build_model(config: FewShotExperiment) -> torch.nn.Module:
+    """The config's model: the sinusoid MLP or the Omniglot ConvNet (freshly initialised)."""
+    hidden = config.learner.hidden
+    if config.data.dataset == "sinusoid":
+        return SinusoidMLP(hidden=hidden or 40)
+    return ConvNet(ways=config.data.ways, hidden=hidden or 64)
+
+
 class FewShotTrainer:
     """Meta-trains a few-shot learner on episodes of the training split."""
 
@@ -63,10 +71,7 @@ class FewShotTrainer:
         self.config = config
         torch.manual_seed(config.run.seed)
         learner_config = config.learner
-        if config.data.dataset == "sinusoid":
-            model: torch.nn.Module = SinusoidMLP(hidden=learner_config.hidden or 40)
-        else:
-            model = ConvNet(ways=config.data.ways, hidden=learner_config.hidden or 64)
+        model = build_model(config)
         self.metric = "mse" if config.data.dataset == "sinusoid" else "accuracy"
         if learner_config.algorithm == "protonet":
             self.learner: GradientLearner | PrototypicalLearner = PrototypicalLearner(

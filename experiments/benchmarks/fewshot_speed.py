@@ -1,0 +1,238 @@
+"""Meta-training speed of second-order MAML: the core vmapped, the core sequential, and `higher`.
+
+Three implementations of the same MAML (Finn et al. 2017) meta-update run on the same episodes:
+the core with ``vectorize=True`` (one ``torch.func.vmap`` over the meta-batch), the core with
+``vectorize=False`` (a loop over tasks), and the ``higher`` library (Grefenstette et al. 2019,
+one ``innerloop_ctx`` per task, as in its MAML Omniglot example). Model, initialisation, inner
+steps and step size, meta-batch and Adam outer optimizer come from the MAML configs. On the first
+(warm-up) iteration all three start from the same parameters, and their meta-gradients must
+agree, so the timings compare like with like. Iterations run round-robin (one of each method in
+turn) so that load on a shared machine affects all three alike.
+
+Problems: "omniglot", the 5-way 1-shot ConvNet of ``omniglot_5w1s_maml.toml`` (real episodes
+with ``--data-dir``, else random 28×28 images), and "sinusoid", the MLP of ``sinusoid_maml.toml``.
+
+Usage:
+    python experiments/benchmarks/fewshot_speed.py --data-dir ../shared/datasets/omniglot-py \\
+        --json --out experiments/benchmarks/results/fewshot_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import higher
+import numpy as np
+import torch
+from torch import nn
+
+from metarl.config import read_toml
+from metarl.experiment import resolve_config
+from metarl.fewshot.config import FewShotExperiment, LearnerConfig
+from metarl.fewshot.episodes import Episode
+from metarl.fewshot.experiment import EpisodeSource, build_model
+from metarl.fewshot.learners import GradientLearner, Metric, prediction_loss
+
+REPO = Path(__file__).resolve().parents[2]
+CONFIGS = {
+    "omniglot": "experiments/fewshot/omniglot_5w1s_maml.toml",
+    "sinusoid": "experiments/fewshot/sinusoid_maml.toml",
+}
+METHODS = ("vmapped", "sequential", "higher")
+GRAD_RTOL = 1e-3
+GRAD_ATOL = 1e-4
+"""Meta-gradients agree when ``|g − g_higher| <= GRAD_ATOL·max|g_higher| + GRAD_RTOL·|g_higher|``
+entrywise (float32; the scale matters for the ConvNet's conv biases, whose gradient is zero)."""
+
+
+class HigherMAML:
+    """Second-order MAML with ``higher``: per task, differentiable SGD on the support loss, then
+    the query loss divided by the meta-batch size is backpropagated into the initialisation."""
+
+    def __init__(self, model: nn.Module, config: LearnerConfig, metric: Metric) -> None:
+        self.model = model
+        self.metric = metric
+        self.steps = config.inner_steps
+        self.inner_optimizer = torch.optim.SGD(model.parameters(), lr=config.inner_lr)
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.outer_lr)
+
+    def meta_step(self, episodes: Episode) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        n_tasks = episodes.support_x.shape[0]
+        for t in range(n_tasks):
+            with higher.innerloop_ctx(
+                self.model, self.inner_optimizer, copy_initial_weights=False
+            ) as (fmodel, diffopt):
+                for _ in range(self.steps):
+                    outputs = fmodel(episodes.support_x[t])
+                    diffopt.step(prediction_loss(outputs, episodes.support_y[t], self.metric)[0])
+                outputs = fmodel(episodes.query_x[t])
+                loss = prediction_loss(outputs, episodes.query_y[t], self.metric)[0]
+                (loss / n_tasks).backward()
+        self.optimizer.step()
+
+
+def load_config(problem: str, meta_batch: int | None, data_dir: Path | None) -> FewShotExperiment:
+    overrides = [] if meta_batch is None else [f"learner.meta_batch_size={meta_batch}"]
+    if problem == "omniglot":  # the schema wants a folder even when the images are random
+        overrides.append(f"data.data_dir={json.dumps(str(data_dir or 'random'))}")
+    return resolve_config(read_toml(REPO / CONFIGS[problem]), overrides)[1]
+
+
+def random_omniglot_batch(
+    rng: np.random.Generator, n_tasks: int, ways: int, shots: int, queries: int
+) -> Episode:
+    """Uniform noise in the shapes of ``OmniglotTasks.sample`` (for when the data is absent)."""
+    generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
+    labels = torch.arange(ways)
+    return Episode(
+        support_x=torch.rand(n_tasks, ways * shots, 1, 28, 28, generator=generator),
+        support_y=labels.repeat_interleave(shots).expand(n_tasks, -1),
+        query_x=torch.rand(n_tasks, ways * queries, 1, 28, 28, generator=generator),
+        query_y=labels.repeat_interleave(queries).expand(n_tasks, -1),
+    )
+
+
+def sample_batches(
+    config: FewShotExperiment, real_images: bool, count: int
+) -> tuple[list[Episode], str]:
+    """``count`` meta-batches of training episodes, and a description of where they came from."""
+    rng = np.random.default_rng(config.run.seed)
+    size = config.learner.meta_batch_size
+    if config.data.dataset == "omniglot" and not real_images:
+        shape = config.data.episode_shape("train")
+        return [random_omniglot_batch(rng, size, *shape) for _ in range(count)], "random images"
+    source = EpisodeSource(config, "train")
+    return [source.sample(rng, size) for _ in range(count)], f"{config.data.dataset} train split"
+
+
+def build_methods(config: FewShotExperiment) -> dict[str, Any]:
+    """The three MAML implementations, each on its own copy of one initialised model."""
+    torch.manual_seed(config.run.seed)
+    model = build_model(config)
+    metric: Metric = "mse" if config.data.dataset == "sinusoid" else "accuracy"
+    core = {
+        name: GradientLearner(
+            copy.deepcopy(model), dataclasses.replace(config.learner, vectorize=vectorize), metric
+        )
+        for name, vectorize in (("vmapped", True), ("sequential", False))
+    }
+    return {**core, "higher": HigherMAML(copy.deepcopy(model), config.learner, metric)}
+
+
+def gradient_mismatch(model: nn.Module, reference: nn.Module) -> float:
+    """Largest ``|g − g_ref| / (GRAD_ATOL·max|g_ref| + GRAD_RTOL·|g_ref|)``; <= 1 is agreement."""
+    parameters = zip(model.parameters(), reference.parameters(), strict=True)
+    pairs = [(p.grad, q.grad) for p, q in parameters]
+    scale = max(ref.abs().max() for _, ref in pairs)
+    return max(
+        float(((got - ref).abs() / (GRAD_ATOL * scale + GRAD_RTOL * ref.abs())).max())
+        for got, ref in pairs
+    )
+
+
+def timed(step: Callable[[Episode], Any], batch: Episode) -> float:
+    started = time.perf_counter()
+    step(batch)
+    return time.perf_counter() - started
+
+
+def benchmark(
+    problem: str, data_dir: Path | None, meta_batch: int | None, warmup: int, iterations: int
+) -> dict[str, Any]:
+    """Tasks per second of each method on one problem, after checking their meta-gradients."""
+    config = load_config(problem, meta_batch, data_dir)
+    batches, episodes = sample_batches(config, data_dir is not None, warmup + iterations)
+    methods = build_methods(config)
+    seconds: dict[str, list[float]] = {name: [] for name in METHODS}
+    for i, batch in enumerate(batches):
+        for name in METHODS:
+            seconds[name].append(timed(methods[name].meta_step, batch))
+        if i == 0:
+            mismatch = {
+                name: gradient_mismatch(methods[name].model, methods["higher"].model)
+                for name in ("vmapped", "sequential")
+            }
+            if max(mismatch.values()) > 1:
+                raise AssertionError(f"{problem}: meta-gradients disagree with higher: {mismatch}")
+    tasks = config.learner.meta_batch_size * iterations
+    rate = {name: tasks / sum(seconds[name][warmup:]) for name in METHODS}
+    return {
+        "config": CONFIGS[problem],
+        "episodes": episodes,
+        "meta_batch": config.learner.meta_batch_size,
+        "inner_steps": config.learner.inner_steps,
+        "inner_lr": config.learner.inner_lr,
+        "warmup_iterations": warmup,
+        "timed_iterations": iterations,
+        "tasks_per_s": rate,
+        "vmapped_over_higher": rate["vmapped"] / rate["higher"],
+        "vmapped_over_sequential": rate["vmapped"] / rate["sequential"],
+        "meta_gradient_mismatch": mismatch,
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", type=Path, help="omniglot-py folder (else random images)")
+    parser.add_argument("--problems", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument("--omniglot-meta-batch", type=int, help="default: the config's (32)")
+    parser.add_argument("--omniglot-iterations", type=int, default=3, help="timed iterations")
+    parser.add_argument("--sinusoid-iterations", type=int, default=100, help="timed iterations")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (>= 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args(argv)
+    if args.warmup < 1:
+        parser.error("--warmup must be >= 1 (the first iteration checks the meta-gradients)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    settings = {
+        "omniglot": (args.omniglot_meta_batch, args.omniglot_iterations),
+        "sinusoid": (None, args.sinusoid_iterations),
+    }
+    result: dict[str, Any] = {
+        "benchmark": "fewshot_speed",
+        "algorithm": "maml (second order)",
+        "torch": torch.__version__,
+        "device": "cpu",
+        "threads": args.threads,
+        "problems": {},
+    }
+    for problem in args.problems:
+        meta_batch, iterations = settings[problem]
+        result["problems"][problem] = benchmark(
+            problem, args.data_dir, meta_batch, args.warmup, iterations
+        )
+        if not args.json:
+            print_problem(problem, result["problems"][problem])
+    if args.json:
+        print(json.dumps(result, indent=2))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+def print_problem(problem: str, row: dict[str, Any]) -> None:
+    rates = ", ".join(f"{name} {rate:.1f}" for name, rate in row["tasks_per_s"].items())
+    print(
+        f"{problem} ({row['episodes']}, meta-batch {row['meta_batch']}): tasks/s {rates}; "
+        f"vmapped/higher {row['vmapped_over_higher']:.2f}, "
+        f"vmapped/sequential {row['vmapped_over_sequential']:.2f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
