@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Every benchmark of docs/benchmarks.md, writing JSON under experiments/benchmarks/results/ and
+# run directories under runs/bench/. Hours on 2 cores; set DATA_DIR to the omniglot-py folder.
+# Run one section at a time with SECTIONS="speed sinusoid" etc.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BIN="${BIN:-.venv/bin}"
+DATA_DIR="${DATA_DIR:-../shared/datasets/omniglot-py}"
+SECTIONS="${SECTIONS:-speed sinusoid omniglot navigation halfcheetah}"
+RESULTS=experiments/benchmarks/results
+RUNS=runs/bench
+mkdir -p "$RESULTS" "$RUNS"
+
+want() { [[ " $SECTIONS " == *" $1 "* ]]; }
+
+if want speed; then
+    "$BIN/python" experiments/benchmarks/throughput.py --json --out "$RESULTS/throughput.json"
+    "$BIN/python" experiments/benchmarks/rl_speed.py --json --out "$RESULTS/rl_speed.json"
+    "$BIN/python" experiments/benchmarks/rl_speed.py --json --set trpo.fisher_fraction=0.2 \
+        --out "$RESULTS/rl_speed_fisher0.2.json"
+    "$BIN/python" experiments/benchmarks/fewshot_speed.py --data-dir "$DATA_DIR" --json \
+        --out "$RESULTS/fewshot_speed.json"
+fi
+
+if want sinusoid; then
+    for seed in 0 1 2; do
+        run="$RUNS/sinusoid_maml_s$seed"
+        [ -d "$run" ] || "$BIN/metarl" train experiments/fewshot/sinusoid_maml.toml --seed "$seed" \
+            --run-dir "$run"
+        "$BIN/metarl" evaluate "$run" --steps 10 --tasks 600
+        cp "$run/evaluation.json" "$RESULTS/sinusoid_maml_s$seed.json"
+    done
+fi
+
+if want omniglot; then
+    "$BIN/python" experiments/benchmarks/omniglot.py --data-dir "$DATA_DIR" --minutes "${MINUTES:-5}" \
+        experiments/fewshot/omniglot_5w1s_*.toml experiments/fewshot/omniglot_5w5s_*.toml \
+        --json --out "$RESULTS/omniglot.json"
+fi
+
+if want navigation; then
+    "$BIN/metarl" train experiments/navigation2d_maml.toml --iterations 80 --run-dir "$RUNS/navigation2d_maml"
+    "$BIN/metarl" train experiments/navigation2d_ppo.toml --iterations 60 --run-dir "$RUNS/navigation2d_ppo"
+    "$BIN/metarl" evaluate "$RUNS/navigation2d_maml" --steps 3 --tasks 40 \
+        --baseline "$RUNS/navigation2d_ppo"
+    cp "$RUNS/navigation2d_maml/evaluation.json" "$RESULTS/navigation2d_maml.json"
+fi
+
+if want halfcheetah; then
+    # Time-boxed (BUDGET seconds of training each), then evaluated from the last checkpoint.
+    for name in halfcheetah_dir_maml halfcheetah_vel_maml halfcheetah_dir_fomaml halfcheetah_dir_reptile; do
+        timeout "${BUDGET:-2400}" "$BIN/metarl" train "experiments/$name.toml" --run-dir "$RUNS/$name" \
+            --set trpo.fisher_fraction=0.2 --set run.checkpoint_every=2 || true
+        "$BIN/metarl" evaluate "$RUNS/$name" --steps 3 --tasks 40
+        cp "$RUNS/$name/evaluation.json" "$RESULTS/$name.json"
+    done
+fi
