@@ -186,7 +186,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--omniglot-meta-batch", type=int, help="default: the config's (32)")
     parser.add_argument("--omniglot-iterations", type=int, default=3, help="timed iterations")
     parser.add_argument("--sinusoid-iterations", type=int, default=100, help="timed iterations")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (>= 1)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed iterations first (>= 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
