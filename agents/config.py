@@ -14,17 +14,11 @@ from metarl.agents.maml import PPOClipSettings
 from metarl.agents.pretrain import PretrainSettings
 from metarl.agents.reptile import ReptileSettings
 from metarl.agents.trpo import TRPOSettings
-from metarl.config import RunConfig
+from metarl.config import RunConfig, require_at_least
 from metarl.errors import ConfigError
 
 Algorithm = Literal["maml", "fomaml", "reptile", "ppo"]
 
-
-def _at_least(section: object, minimum: float, *names: str) -> None:
-    for name in names:
-        value = getattr(section, name)
-        if value is not None and value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum}, got {name}={value}")
 
 
 @dataclass(frozen=True)
@@ -48,8 +42,8 @@ class EnvConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
-        _at_least(self, 1, "horizon", "train_tasks", "test_tasks", "threads")
-        _at_least(self, 0, "task_seed")
+        require_at_least(self, 1, "horizon", "train_tasks", "test_tasks", "threads")
+        require_at_least(self, 0, "task_seed")
 
 
 @dataclass(frozen=True)
@@ -99,8 +93,8 @@ class AgentConfig:
     vectorize: bool = True
 
     def __post_init__(self) -> None:
-        _at_least(self, 1, "meta_batch_size", "rollouts")
-        _at_least(self, 0, "inner_steps", "inner_lr", "baseline_reg")
+        require_at_least(self, 1, "meta_batch_size", "rollouts")
+        require_at_least(self, 0, "inner_steps", "inner_lr", "baseline_reg")
         if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
             raise ConfigError(f"gamma and gae_lambda must lie in [0, 1]: {self}")
         if self.algorithm == "reptile" and self.inner_steps < 1:
@@ -124,8 +118,8 @@ class EvalConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _at_least(self, 1, "tasks", "rollouts")
-        _at_least(self, 0, "steps", "seed")
+        require_at_least(self, 1, "tasks", "rollouts")
+        require_at_least(self, 0, "steps", "seed")
 
 
 @dataclass(frozen=True)

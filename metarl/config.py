@@ -84,6 +84,14 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key!r} must be of type {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
+def require_at_least(section: object, minimum: float, *names: str) -> None:
+    """ConfigError unless each named field of ``section`` is None or at least ``minimum``."""
+    for name in names:
+        value = getattr(section, name)
+        if value is not None and value < minimum:
+            raise ConfigError(f"{name} must be >= {minimum}, got {name}={value}")
+
+
 def to_dict(config: Any) -> dict[str, Any]:
     """The config as nested plain dicts (tuples become lists, ``None`` entries are dropped)."""
 

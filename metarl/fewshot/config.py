@@ -6,19 +6,13 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-from metarl.config import RunConfig
+from metarl.config import RunConfig, require_at_least
 from metarl.errors import ConfigError
 
 Dataset = Literal["sinusoid", "omniglot"]
 Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet"]
 StepSize = Literal["fixed", "per_parameter", "per_step"]
 
-
-def _require_at_least(section: object, minimum: int, *names: str) -> None:
-    for name in names:
-        value = getattr(section, name)
-        if value is not None and value < minimum:
-            raise ConfigError(f"{name} must be >= {minimum}, got {name}={value}")
 
 
 @dataclass(frozen=True)
@@ -50,8 +44,8 @@ class DataConfig:
     augment_rotations: bool = False
 
     def __post_init__(self) -> None:
-        _require_at_least(self, 1, "ways", "shots", "queries", "image_size")
-        _require_at_least(self, 1, "test_ways", "test_shots", "test_queries")
+        require_at_least(self, 1, "ways", "shots", "queries", "image_size")
+        require_at_least(self, 1, "test_ways", "test_shots", "test_queries")
 
     def episode_shape(self, split: str) -> tuple[int, int, int]:
         """``(ways, shots, queries)`` of the episodes of ``split`` ("train" or "test")."""
@@ -93,8 +87,8 @@ class LearnerConfig:
     vectorize: bool = True
 
     def __post_init__(self) -> None:
-        _require_at_least(self, 1, "meta_batch_size", "hidden")
-        _require_at_least(self, 0, "inner_steps")
+        require_at_least(self, 1, "meta_batch_size", "hidden")
+        require_at_least(self, 0, "inner_steps")
         if self.outer_lr <= 0:
             raise ConfigError(f"outer_lr must be > 0, got outer_lr={self.outer_lr}")
         if self.inner_lr < 0:
@@ -118,8 +112,8 @@ class EvalConfig:
     batch: int = 100
 
     def __post_init__(self) -> None:
-        _require_at_least(self, 1, "tasks", "batch")
-        _require_at_least(self, 0, "steps")
+        require_at_least(self, 1, "tasks", "batch")
+        require_at_least(self, 0, "steps")
 
 
 @dataclass(frozen=True)

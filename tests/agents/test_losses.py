@@ -11,13 +11,7 @@ from metarl.agents.losses import SurrogateQuery, reinforce_loss, surrogate
 from metarl.agents.policies import GaussianMLPPolicy, gaussian_kl, gaussian_log_prob
 from metarl.core import make_functional, module_params
 
-
-@pytest.fixture(autouse=True)
-def double_precision():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("double_precision")
 
 
 def tiny_episodes(episodes: int = 3, steps: int = 5, obs_dim: int = 2, act_dim: int = 2):

@@ -11,13 +11,7 @@ from metarl.agents.reptile import ReptileRL, ReptileSettings
 from metarl.agents.trpo import TRPOSettings, conjugate_gradient, trpo_step
 from metarl.core import InnerLoop, InnerLoopConfig, module_params
 
-
-@pytest.fixture(autouse=True)
-def double_precision():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("double_precision")
 
 
 def random_episodes(seed: int, tasks: int = 2, episodes: int = 3, steps: int = 4) -> Episodes:

@@ -15,13 +15,7 @@ from metarl.core import (
 )
 from metarl.errors import ConfigError
 
-
-@pytest.fixture(autouse=True)
-def double_precision():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("double_precision")
 
 
 def tiny_model() -> nn.Module:
