@@ -115,7 +115,7 @@ def command_train(args: argparse.Namespace) -> None:
         overrides = [] if args.iterations is None else [f"run.iterations={args.iterations}"]
         kind, config = resolve_config(run.raw_config(), overrides)
         trainer = kind.build_trainer(config)
-        start = resume_point(run, trainer)
+        start, elapsed = resume_point(run, trainer)
         if overrides:
             (run.path / "config.toml").write_text(dump_toml(to_dict(config)))
         run.record_command()
@@ -125,7 +125,7 @@ def command_train(args: argparse.Namespace) -> None:
         kind, config = resolve_config(read_toml(args.config), cli_overrides(args))
         trainer = kind.build_trainer(config)
         run = RunDir.create(args.run_dir or default_run_dir(config.run.name), to_dict(config))
-        start = 0
+        start, elapsed = 0, 0.0
     settings: RunConfig = config.run
     print(f"run directory: {run.path}", file=sys.stderr)
     train(
@@ -136,6 +136,7 @@ def command_train(args: argparse.Namespace) -> None:
         settings.log_every,
         settings.checkpoint_every,
         start,
+        elapsed,
     )
 
 

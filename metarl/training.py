@@ -38,12 +38,13 @@ def iteration_rng(seed: int, iteration: int) -> np.random.Generator:
     return np.random.default_rng([seed, iteration])
 
 
-def resume_point(run: RunDir, trainer: Trainer) -> int:
-    """Load the run's checkpoint into ``trainer`` and return the iterations already done."""
+def resume_point(run: RunDir, trainer: Trainer) -> tuple[int, float]:
+    """Load the run's checkpoint into ``trainer``; return the iterations already done and the
+    training seconds they took."""
     state = run.load_checkpoint()
     trainer.load_state_dict(state["trainer"])
     run.truncate_metrics(state["iteration"])
-    return int(state["iteration"])
+    return int(state["iteration"]), float(state.get("wall_s", 0.0))
 
 
 def train(
@@ -54,13 +55,15 @@ def train(
     log_every: int,
     checkpoint_every: int,
     start: int = 0,
+    elapsed: float = 0.0,
 ) -> None:
     """Meta-train from iteration ``start`` up to ``iterations``, logging and checkpointing.
 
     A crash or Ctrl-C loses at most the iterations since the last checkpoint; ``--resume``
-    redoes them exactly.
+    redoes them exactly. ``elapsed`` is the training time of the first ``start`` iterations,
+    so that the logged ``time/wall_s`` counts training time across resumes.
     """
-    started = time.perf_counter()
+    started = time.perf_counter() - elapsed
     bar = tqdm(total=iterations, initial=start, desc="meta-train", unit="it", dynamic_ncols=True)
     try:
         for iteration in range(start, iterations):
@@ -74,7 +77,13 @@ def train(
                 shown = list(scalars.items())[:3]
                 bar.set_postfix({tag.split("/")[-1]: f"{value:.3g}" for tag, value in shown})
             if done % checkpoint_every == 0 or done == iterations:
-                run.save_checkpoint({"iteration": done, "trainer": trainer.state_dict()})
+                run.save_checkpoint(
+                    {
+                        "iteration": done,
+                        "wall_s": time.perf_counter() - started,
+                        "trainer": trainer.state_dict(),
+                    }
+                )
     finally:
         bar.close()
         run.close()

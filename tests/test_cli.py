@@ -70,6 +70,10 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(tmp_path):
     straight_losses, resumed_losses = losses(straight), losses(interrupted)
     assert set(straight_losses) == {2, 4, 6} and set(resumed_losses) == {2, 3, 4, 6}
     assert all(straight_losses[i] == resumed_losses[i] for i in (2, 4, 6))
+    # Wall time counts on across the resume instead of restarting from zero.
+    lines = (interrupted / "metrics.jsonl").read_text().splitlines()
+    wall = [r["time/wall_s"] for r in map(json.loads, lines)]
+    assert wall == sorted(wall) and wall[2] > wall[1]
 
 
 def test_evaluate_writes_curve_json_and_plot(tmp_path, capsys):
