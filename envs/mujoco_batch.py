@@ -10,6 +10,9 @@ family's ``task_reward``.
 
 from __future__ import annotations
 
+import functools
+
+import gymnasium
 import mujoco
 import numpy as np
 from gymnasium.envs.mujoco.ant_v5 import AntEnv
@@ -24,6 +27,12 @@ from metarl.envs.tasks import Task
 _SUPPORTED = (AntEnv, HalfCheetahEnv, HopperEnv, Walker2dEnv)
 
 
+@functools.cache
+def _family_env(env_class: type) -> gymnasium.Env:
+    """One default instance per family, built once per process (building one compiles its XML)."""
+    return env_class()
+
+
 class MujocoBatch:
     """The environments of ``tasks`` (one per entry) on one ``mujoco.batch.Batch``.
 
@@ -35,7 +44,7 @@ class MujocoBatch:
     """
 
     def __init__(self, env_class: type, tasks: list[Task], n_threads: int) -> None:
-        self.env = env = env_class(task=tasks[0])
+        self.env = env = _family_env(env_class)
         if not isinstance(env, _SUPPORTED):
             raise TypeError(f"{env_class.__name__} is not a v5 robot the batch supports")
         self.num_envs = len(tasks)
