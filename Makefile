@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: setup lint
 	$(BIN)/python -m pytest -q

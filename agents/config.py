@@ -20,7 +20,6 @@ from metarl.errors import ConfigError
 Algorithm = Literal["maml", "fomaml", "reptile", "ppo"]
 
 
-
 @dataclass(frozen=True)
 class EnvConfig:
     """The task family and its episodes.

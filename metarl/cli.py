@@ -167,8 +167,10 @@ def command_evaluate(args: argparse.Namespace) -> None:
         print(f"{result['metric']} after {step} steps: {mean:.4f} ± {ci:.4f}")
     for name, baseline in result.get("baselines", {}).items():
         final = f"{baseline['mean'][-1]:.4f} ± {baseline['ci95'][-1]:.4f}"
-        print(f"baseline {name}: {result['metric']} after {baseline['adaptation_steps'][-1]} "
-              f"steps: {final}")
+        print(
+            f"baseline {name}: {result['metric']} after {baseline['adaptation_steps'][-1]} "
+            f"steps: {final}"
+        )
     print(f"wrote {run.path / 'evaluation.json'} and {run.path / 'adaptation.png'}")
 
 

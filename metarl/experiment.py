@@ -60,4 +60,3 @@ def resolve_config(raw: dict[str, Any], overrides: list[str]) -> tuple[Experimen
         raise ConfigError(f"config has no 'kind' key; set kind to one of {list(KIND_MODULES)}")
     module = kind_module(data["kind"])
     return module, from_dict(module.SCHEMA, data)
-

@@ -71,7 +71,7 @@ def test_overrides_parse_toml_values_and_fall_back_to_strings():
 
 
 def test_dump_toml_round_trips(tmp_path):
-    config = Outer("quote \" and \\", Inner(rate=0.25, mode="b", names=("p",), limit=None))
+    config = Outer('quote " and \\', Inner(rate=0.25, mode="b", names=("p",), limit=None))
     path = tmp_path / "c.toml"
     path.write_text(dump_toml(to_dict(config)))
     assert from_dict(Outer, read_toml(path)) == config

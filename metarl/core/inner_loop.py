@@ -175,4 +175,3 @@ class InnerLoop(nn.Module):
             (params_batched, True),
             vectorize,
         )
-

@@ -14,7 +14,6 @@ Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet"]
 StepSize = Literal["fixed", "per_parameter", "per_step"]
 
 
-
 @dataclass(frozen=True)
 class DataConfig:
     """Which tasks, and how episodes are cut from them.

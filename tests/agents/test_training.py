@@ -94,8 +94,8 @@ def test_ppo_actor_is_the_sb3_policy_mean_and_std():
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("agent.algorithm=\"mamll\"", "algorithm"),
-        ("env.family=\"HalfCheetahVelocity\"", "HalfCheetahVelocity"),
+        ('agent.algorithm="mamll"', "algorithm"),
+        ('env.family="HalfCheetahVelocity"', "HalfCheetahVelocity"),
         ("agent.rollout=3", "rollout"),
         ("agent.inner_lr=-1", "inner_lr"),
     ],
