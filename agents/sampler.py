@@ -7,6 +7,8 @@ and the actions of all tasks come from one ``vmap``-ed call of the per-task poli
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 import numpy as np
@@ -54,7 +56,6 @@ class RolloutSampler:
         self.low = torch.as_tensor(simulator.action_low, dtype=torch.float32)
         self.high = torch.as_tensor(simulator.action_high, dtype=torch.float32)
 
-    @torch.no_grad()
     def sample(
         self,
         policies: TaskPolicies,
@@ -64,8 +65,20 @@ class RolloutSampler:
     ) -> Episodes:
         """One batch of episodes per task, acting with ``params`` (per task if batched).
 
-        The env seeds and the action noise come from ``rng`` alone.
+        The env seeds and the action noise come from ``rng`` alone. The policy runs on one torch
+        thread: its forward pass is small, and idle torch threads would spin on the cores that
+        MuJoCo's threads step on.
         """
+        with torch.no_grad(), _torch_threads(1):
+            return self._sample(policies, params, params_batched, rng)
+
+    def _sample(
+        self,
+        policies: TaskPolicies,
+        params: Params,
+        params_batched: bool,
+        rng: np.random.Generator,
+    ) -> Episodes:
         sim, shape = self.simulator, (self.n_tasks, self.rollouts)
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
         obs = _tensor(sim.reset(seed=int(rng.integers(2**31))))
@@ -98,6 +111,17 @@ class RolloutSampler:
             mask=task_major(mask),
             advantages=torch.zeros(*shape, horizon),
         )
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run the block on ``n`` torch threads, then restore the previous number."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _tensor(array: np.ndarray) -> Tensor:
