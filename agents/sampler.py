@@ -20,6 +20,17 @@ from metarl.agents.policies import TaskPolicies
 from metarl.core import Params
 
 
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """Run the block (or decorated function) on ``n`` torch threads, then restore the number."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class Simulator(Protocol):
     """What the sampler needs of :class:`metarl.envs.BatchedSimulator` (envs in task-major
     order; an env that is done stays done, with reward 0, until the next reset)."""
@@ -56,6 +67,8 @@ class RolloutSampler:
         self.low = torch.as_tensor(simulator.action_low, dtype=torch.float32)
         self.high = torch.as_tensor(simulator.action_high, dtype=torch.float32)
 
+    @torch.no_grad()
+    @_torch_threads(1)
     def sample(
         self,
         policies: TaskPolicies,
@@ -69,16 +82,6 @@ class RolloutSampler:
         thread: its forward pass is small, and idle torch threads would spin on the cores that
         MuJoCo's threads step on.
         """
-        with torch.no_grad(), _torch_threads(1):
-            return self._sample(policies, params, params_batched, rng)
-
-    def _sample(
-        self,
-        policies: TaskPolicies,
-        params: Params,
-        params_batched: bool,
-        rng: np.random.Generator,
-    ) -> Episodes:
         sim, shape = self.simulator, (self.n_tasks, self.rollouts)
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
         obs = _tensor(sim.reset(seed=int(rng.integers(2**31))))
@@ -111,17 +114,6 @@ class RolloutSampler:
             mask=task_major(mask),
             advantages=torch.zeros(*shape, horizon),
         )
-
-
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run the block on ``n`` torch threads, then restore the previous number."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _tensor(array: np.ndarray) -> Tensor:
