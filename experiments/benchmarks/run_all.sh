@@ -53,7 +53,9 @@ if want halfcheetah; then
     # Time-boxed: BUDGET seconds of training each (Ctrl-C at the deadline; the run keeps its last
     # checkpoint), on a reduced meta-batch (20 tasks x 10 rollouts x 100 steps, Fisher products on
     # a fifth of the samples) so that a CPU budget buys more TRPO steps; the PPO baselines see the
-    # same horizon. Then evaluated on 40 held-out tasks against both baselines.
+    # same horizon. Then evaluated on 40 held-out tasks against both baselines. The runs in
+    # docs/benchmarks.md ran two at a time, and three were continued afterwards with
+    # `timeout -s INT SECS metarl train --resume RUN --iterations N` and evaluated again.
     SMALL=(--set env.horizon=100 --set agent.meta_batch_size=20 --set agent.rollouts=10
            --set run.checkpoint_every=5)
     for family in dir vel; do
