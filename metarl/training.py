@@ -69,21 +69,17 @@ def train(
         for iteration in range(start, iterations):
             scalars = trainer.train_iteration(iteration, iteration_rng(seed, iteration))
             done = iteration + 1
+            wall_s = time.perf_counter() - started
             bar.update(1)
             if done % log_every == 0 or done == iterations:
-                scalars["time/wall_s"] = time.perf_counter() - started
+                scalars["time/wall_s"] = wall_s
                 step = scalars.get(STEP_KEY)
                 run.log(done, scalars, step=None if step is None else int(step))
                 shown = list(scalars.items())[:3]
                 bar.set_postfix({tag.split("/")[-1]: f"{value:.3g}" for tag, value in shown})
             if done % checkpoint_every == 0 or done == iterations:
-                run.save_checkpoint(
-                    {
-                        "iteration": done,
-                        "wall_s": time.perf_counter() - started,
-                        "trainer": trainer.state_dict(),
-                    }
-                )
+                state = {"iteration": done, "wall_s": wall_s, "trainer": trainer.state_dict()}
+                run.save_checkpoint(state)
     finally:
         bar.close()
         run.close()

@@ -7,6 +7,7 @@ from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
 from metarl.agents.sampler import RolloutSampler
 from metarl.core import module_params
 from metarl.envs import BatchedSimulator, Task
+from metarl.envs.navigation import GOAL_TOLERANCE, MAX_ACTION
 
 GOALS = ([0.05, 0.05], [-0.3, 0.4])  # the first is reached within a few steps, the second not
 
@@ -33,10 +34,11 @@ def test_records_follow_navigation_dynamics_and_stop_at_the_goal():
         torch.testing.assert_close(
             episodes.observations[:, :, t] * alive[..., None], position * alive[..., None]
         )
-        position = position + episodes.actions[:, :, t].clamp(-0.1, 0.1) * alive[..., None]
+        move = episodes.actions[:, :, t].clamp(-MAX_ACTION, MAX_ACTION)
+        position = position + move * alive[..., None]
         reward = -(position - goals).norm(dim=-1) * alive
         torch.testing.assert_close(episodes.rewards[:, :, t], reward)
-        alive = alive * ((position - goals).abs() >= 0.01).any(dim=-1).float()
+        alive = alive * ((position - goals).abs() >= GOAL_TOLERANCE).any(dim=-1).float()
     # The near goal is reached by some rollouts: their masks end early. The far one is not.
     assert episodes.mask[0].sum() < 3 * 12
     assert episodes.mask[1].sum() == 3 * 12
