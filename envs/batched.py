@@ -1,23 +1,55 @@
 """Many environments of one family, over several tasks, stepped together in one process.
 
 :class:`BatchedSimulator` is the sampler's view of a family: ``num_envs`` environments in
-task-major order, one ``reset`` and one ``step`` call for all of them. Navigation2D runs on the
-vectorized :func:`~metarl.envs.navigation.navigation_step`; the MuJoCo families on
-:class:`~metarl.envs.mujoco_batch.MujocoBatch`. Either reproduces the family's Gymnasium env step
-for step (see ``tests/envs/test_batched.py``).
+task-major order, one ``reset`` and one ``step`` call for all of them. It runs a family on the
+fastest backend that can (its ``backend``, or the one named here):
+
+- "navigation": Navigation2D on the vectorized :func:`~metarl.envs.navigation.navigation_step`;
+- "mujoco_batch": the shipped v5 robots on :class:`~metarl.envs.mujoco_batch.MujocoBatch`, with
+  their observations and rewards vectorized (MuJoCo >= 4);
+- "generic_mujoco": any ``MujocoEnv`` on
+  :class:`~metarl.envs.generic_mujoco.GenericMujocoBatch`: physics in one threaded
+  ``mujoco.batch`` call, the rest from the env's own ``step`` (MuJoCo >= 4);
+- "gym": any env with the task protocol, :class:`~metarl.envs.gym_backend.GymEnvBatch`.
+
+"auto" (a user family's default) picks "generic_mujoco" for a ``MujocoEnv`` and "gym" otherwise;
+without ``mujoco.batch`` (MuJoCo 3.x) every MuJoCo family not named explicitly falls back to "gym".
+Each backend reproduces the family's Gymnasium env step for step (``tests/envs/test_batched.py``,
+``tests/envs/test_backends.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from gymnasium.envs.registration import load_env_creator
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 from gymnasium.utils import seeding
 
-from metarl.envs.families import get_family, validate_task
-from metarl.envs.mujoco_batch import MujocoBatch
+from metarl.envs.families import BACKENDS, Family, check_task_protocol, get_family, validate_task
+from metarl.envs.generic_mujoco import GenericMujocoBatch
+from metarl.envs.gym_backend import GymEnvBatch
+from metarl.envs.mujoco_batch import MujocoBatch, has_mujoco_batch
 from metarl.envs.navigation import NavigationBatch
 from metarl.envs.tasks import Task
 from metarl.errors import TaskError
+
+Backend = NavigationBatch | MujocoBatch | GenericMujocoBatch | GymEnvBatch
+
+
+def choose_backend(family: Family, requested: str | None = None) -> str:
+    """The backend that runs ``family``: ``requested``, else the family's, resolved if "auto".
+
+    A family's own MuJoCo >= 4 backend falls back to "gym" on MuJoCo 3.x; one requested here does
+    not (its constructor then says it needs MuJoCo >= 4).
+    """
+    name = requested or family.backend
+    if name not in BACKENDS:
+        raise TaskError(f"unknown simulator backend {name!r}; choose one of {list(BACKENDS)}")
+    if name == "auto":
+        is_mujoco = issubclass(family.env_class(), MujocoEnv)
+        name = "generic_mujoco" if is_mujoco else "gym"
+    if requested is None and name in ("mujoco_batch", "generic_mujoco") and not has_mujoco_batch():
+        name = "gym"
+    return name
 
 
 class BatchedSimulator:
@@ -42,6 +74,7 @@ class BatchedSimulator:
         seed: seeds the first ``reset()`` without a seed.
         horizon: episode length limit; the family's registered ``max_episode_steps`` if None.
         n_threads: MuJoCo threads; all cores if None (or 0).
+        backend: the backend to use (see the module docstring); the family's choice if None.
     """
 
     def __init__(
@@ -52,6 +85,7 @@ class BatchedSimulator:
         seed: int = 0,
         horizon: int | None = None,
         n_threads: int | None = None,
+        backend: str | None = None,
     ) -> None:
         spec = get_family(family)
         if not tasks:
@@ -65,11 +99,17 @@ class BatchedSimulator:
             raise TaskError(f"horizon must be at least 1, got {self.horizon}")
         env_tasks = [task for task in tasks for _ in range(envs_per_task)]
         self.num_envs = len(env_tasks)
-        if family == "Navigation2D":
-            self._envs: NavigationBatch | MujocoBatch = NavigationBatch(env_tasks)
-        else:
-            env_class = load_env_creator(spec.entry_point)
+        self.backend = choose_backend(spec, backend)
+        env_class = spec.env_class()
+        check_task_protocol(env_class)
+        if self.backend == "navigation":
+            self._envs: Backend = NavigationBatch(env_tasks)
+        elif self.backend == "mujoco_batch":
             self._envs = MujocoBatch(env_class, env_tasks, n_threads or 0)
+        elif self.backend == "generic_mujoco":
+            self._envs = GenericMujocoBatch(env_class, env_tasks, n_threads or 0)
+        else:
+            self._envs = GymEnvBatch(env_class, env_tasks)
         self.observation_dim: int = self._envs.observation_dim
         self.action_low: np.ndarray = self._envs.action_low
         self.action_high: np.ndarray = self._envs.action_high

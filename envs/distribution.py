@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Literal
 
 import numpy as np
 
 from metarl.envs.families import Family, get_family, validate_task
-from metarl.envs.tasks import Choice, Task
+from metarl.envs.tasks import Task
 from metarl.errors import TaskError
 
 
@@ -25,7 +24,7 @@ class TaskDistribution:
     fixed and disjoint, and :meth:`sample` draws fresh tasks but never a test task. The finite
     families (HalfCheetahDir, AntDir) have only two tasks, +1 and -1, and none can be held out:
     both splits hold those same two tasks, ``n_train`` / ``n_test`` do not apply, and
-    :meth:`sample` draws from the two. This follows the MAML paper and its reference code
+    :meth:`sample` draws from the two (so do families given as a task list). This follows the MAML paper and its reference code
     (pytorch-maml-rl), which train and evaluate on both directions.
     """
 
@@ -37,18 +36,10 @@ class TaskDistribution:
         split_seed, sample_seed = np.random.SeedSequence(seed).spawn(2)
         self._rng = np.random.default_rng(sample_seed)
         if self.family.finite:
-            self._train = self._test = self._enumerate()
+            self._train = self._test = self.family.enumerate()
         else:
             tasks = self._draw(np.random.default_rng(split_seed), n_train + n_test, set())
             self._train, self._test = tasks[:n_train], tasks[n_train:]
-
-    def _enumerate(self) -> list[Task]:
-        names = list(self.family.params)
-        choices = [spec.values for spec in self.family.params.values() if isinstance(spec, Choice)]
-        return [
-            Task(self.family.name, dict(zip(names, values, strict=True)))
-            for values in itertools.product(*choices)
-        ]
 
     def _draw(self, rng: np.random.Generator, n: int, exclude: set[Task]) -> list[Task]:
         """``n`` distinct tasks from the family's distribution, none of them in ``exclude``.
@@ -58,8 +49,7 @@ class TaskDistribution:
         seen = set(exclude)
         tasks: list[Task] = []
         while len(tasks) < n:
-            params = {name: spec.sample(rng) for name, spec in self.family.params.items()}
-            task = Task(self.family.name, params)
+            task = Task(self.family.name, self.family.sample_params(rng))
             if task not in seen:
                 seen.add(task)
                 tasks.append(task)

@@ -11,6 +11,7 @@ family's ``task_reward``.
 from __future__ import annotations
 
 import functools
+import types
 
 import gymnasium
 import mujoco
@@ -19,16 +20,37 @@ from gymnasium.envs.mujoco.ant_v5 import AntEnv
 from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
 from gymnasium.envs.mujoco.hopper_v5 import HopperEnv
 from gymnasium.envs.mujoco.walker2d_v5 import Walker2dEnv
-from mujoco import batch
 
 from metarl.envs.models import load_model, task_model
 from metarl.envs.tasks import Task
+from metarl.errors import TaskError
 
 _SUPPORTED = (AntEnv, HalfCheetahEnv, HopperEnv, Walker2dEnv)
 
 
+def mujoco_batch_module(backend: str) -> types.ModuleType:
+    """``mujoco.batch``, imported on first use; TaskError naming ``backend`` on MuJoCo < 4."""
+    try:
+        from mujoco import batch
+    except ImportError:
+        raise TaskError(
+            f"the {backend} backend needs MuJoCo >= 4 (mujoco.batch); this is MuJoCo "
+            f"{mujoco.__version__}: use backend 'gym' (the Gymnasium fallback) or upgrade MuJoCo"
+        ) from None
+    return batch
+
+
+def has_mujoco_batch() -> bool:
+    """Whether this MuJoCo has ``mujoco.batch`` (MuJoCo >= 4)."""
+    try:
+        mujoco_batch_module("")
+    except TaskError:
+        return False
+    return True
+
+
 @functools.cache
-def _family_env(env_class: type) -> gymnasium.Env:
+def family_env(env_class: type) -> gymnasium.Env:
     """One default instance per family, built once per process (building one compiles its XML)."""
     return env_class()
 
@@ -44,7 +66,7 @@ class MujocoBatch:
     """
 
     def __init__(self, env_class: type, tasks: list[Task], n_threads: int) -> None:
-        self.env = env = _family_env(env_class)
+        self.env = env = family_env(env_class)
         if not isinstance(env, _SUPPORTED):
             raise TypeError(f"{env_class.__name__} is not a v5 robot the batch supports")
         self.num_envs = len(tasks)
@@ -56,6 +78,7 @@ class MujocoBatch:
         models = {task: task_model(base, task.params) for task in set(tasks)}
         self._models = [models[task] for task in tasks]
         # Ant reads contact forces from each simulation's MjData after its step: keep them all.
+        batch = mujoco_batch_module("mujoco_batch")
         self._batch = batch.Batch(base, self.num_envs, nthread=n_threads, persistent=self._ant)
         if any(model is not base for model in models.values()):
             self._batch.set_models(self._models)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,10 +28,14 @@ class Task:
     Attributes:
         family: the family name, e.g. ``"HalfCheetahVel"``.
         params: parameter name → float or list of floats (numbers are normalised to ``float``).
+        out_of_range: the task was explicitly accepted outside its family's ranges (evaluation
+            only, ``--allow-out-of-range``): validation then checks names and shapes, not ranges.
+            Not part of the task's identity (equality, hash, JSON).
     """
 
     family: str
     params: dict[str, ParamValue]
+    out_of_range: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.family, str):
@@ -93,7 +97,7 @@ class Uniform:
         return middle if self.size is None else [middle] * self.size
 
     def check(self, name: str, value: ParamValue) -> None:
-        _check_shape(name, value, self.size)
+        check_shape(name, value, self.size)
         for item in np.atleast_1d(value):
             if not self.low <= item <= self.high:
                 raise TaskError(f"{name}={value} is outside [{self.low}, {self.high}]")
@@ -143,7 +147,7 @@ class Multipliers:
         return [1.0] * self.size()
 
     def check(self, name: str, value: ParamValue) -> None:
-        _check_shape(name, value, self.size())
+        check_shape(name, value, self.size())
         bound = self.base**self.limit
         tolerance = 1e-9 * bound
         for item in value:
@@ -157,7 +161,8 @@ class Multipliers:
 ParamSpec = Uniform | Choice | Multipliers
 
 
-def _check_shape(name: str, value: ParamValue, size: int | None) -> None:
+def check_shape(name: str, value: ParamValue, size: int | None) -> None:
+    """TaskError unless ``value`` is one finite float (``size`` None) or ``size`` finite floats."""
     if size is None and not isinstance(value, float):
         raise TaskError(f"task parameter {name!r} must be a single number")
     if size is not None and (not isinstance(value, list) or len(value) != size):

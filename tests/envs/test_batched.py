@@ -23,17 +23,27 @@ def _gym_envs(sim: BatchedSimulator, family: str, tasks: list[Task], seed: int) 
 
 
 @pytest.mark.parametrize(
-    ("family", "steps", "dtype"),
+    ("family", "steps", "dtype", "backend"),
     [
-        ("Navigation2D", 30, np.float64),
-        ("HalfCheetahVel", 30, np.float32),  # the sampler's actions are float32
-        ("AntGoal", 30, np.float64),
-        ("HopperParams", 40, np.float32),
+        ("Navigation2D", 30, np.float64, None),
+        ("HalfCheetahVel", 30, np.float32, None),  # the sampler's actions are float32
+        ("AntGoal", 30, np.float64, None),
+        ("HopperParams", 40, np.float32, None),
+        # The generic MuJoCo backend and the Gymnasium fallback on the same families.
+        ("Navigation2D", 30, np.float64, "gym"),
+        ("HalfCheetahVel", 30, np.float32, "generic_mujoco"),
+        ("HalfCheetahVel", 30, np.float32, "gym"),
+        ("AntGoal", 30, np.float64, "generic_mujoco"),
+        ("HopperParams", 40, np.float32, "generic_mujoco"),
+        ("HopperParams", 40, np.float32, "gym"),
     ],
 )
-def test_step_by_step_equal_to_the_gymnasium_env(family: str, steps: int, dtype: type) -> None:
+def test_step_by_step_equal_to_the_gymnasium_env(
+    family: str, steps: int, dtype: type, backend: str | None
+) -> None:
     tasks = make_task_distribution(family, seed=0).split("train")[:3]
-    sim = BatchedSimulator(family, tasks, envs_per_task=2, horizon=steps - 5)
+    sim = BatchedSimulator(family, tasks, envs_per_task=2, horizon=steps - 5, backend=backend)
+    assert sim.backend == backend or backend is None
     obs = sim.reset(seed=11)
     envs, expected = _gym_envs(sim, family, tasks, seed=11)
     np.testing.assert_allclose(obs, expected, rtol=0, atol=1e-8)

@@ -1,0 +1,68 @@
+"""The Gymnasium fallback: any env with the task protocol, one instance per environment, stepped
+in a loop. It runs every family, on any MuJoCo version (and without MuJoCo).
+
+Each environment is the family's env class built with its defaults, given its task with
+``set_task`` and its reset generator as ``np_random`` (what ``reset(seed=seed + i)`` installs),
+so it is the plain Gymnasium env. Instances are kept per env class and reused by later batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import gymnasium
+import numpy as np
+
+from metarl.envs.tasks import Task
+
+_POOLS: dict[Callable[..., gymnasium.Env], list[gymnasium.Env]] = {}
+
+
+def _instances(env_class: Callable[..., gymnasium.Env], n: int) -> list[gymnasium.Env]:
+    """``n`` instances of ``env_class`` (built on first need, then reused)."""
+    pool = _POOLS.setdefault(env_class, [])
+    while len(pool) < n:
+        pool.append(env_class())
+    return pool[:n]
+
+
+class GymEnvBatch:
+    """The environments of ``tasks`` (one per entry) as plain Gymnasium envs.
+
+    Args:
+        env_class: the family's env class (it has ``set_task``).
+        tasks: the task of each environment.
+    """
+
+    def __init__(self, env_class: Callable[..., gymnasium.Env], tasks: list[Task]) -> None:
+        self.envs = _instances(env_class, len(tasks))
+        for env, task in zip(self.envs, tasks, strict=True):
+            env.set_task(task)
+        first = self.envs[0]
+        self.num_envs = len(tasks)
+        self.observation_dim: int = int(np.prod(first.observation_space.shape))
+        self.action_low: np.ndarray = first.action_space.low
+        self.action_high: np.ndarray = first.action_space.high
+
+    def reset(self, rngs: list[np.random.Generator]) -> np.ndarray:
+        """Reset every env with its generator."""
+        obs = []
+        for env, rng in zip(self.envs, rngs, strict=True):
+            env.np_random = rng
+            obs.append(np.ravel(env.reset()[0]))
+        return np.array(obs, dtype=np.float64)
+
+    def step(
+        self, actions: np.ndarray, alive: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step the ``alive`` envs; the others' values are zeros (the simulator ignores them).
+
+        An env's own truncation is ignored: the family's horizon ends episodes.
+        """
+        obs = np.zeros((self.num_envs, self.observation_dim))
+        reward = np.zeros(self.num_envs)
+        terminated = np.zeros(self.num_envs, dtype=bool)
+        for i in np.flatnonzero(alive):
+            env_obs, reward[i], terminated[i], _, _ = self.envs[i].step(actions[i])
+            obs[i] = np.ravel(env_obs)
+        return obs, reward, terminated
