@@ -31,6 +31,8 @@ class EnvConfig:
         train_tasks: size of the training task set (default: the family's).
         test_tasks: size of the held-out test task set (default: the family's).
         threads: simulator threads (default: the simulator's choice).
+        plugins: modules or ``.py`` files that register task families of your own, looked up in
+            the config's folder, then the working directory (see ``docs/envs.md``).
     """
 
     family: str = "Navigation2D"
@@ -39,6 +41,7 @@ class EnvConfig:
     train_tasks: int | None = None
     test_tasks: int | None = None
     threads: int | None = None
+    plugins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         require_at_least(self, 1, "horizon", "train_tasks", "test_tasks", "threads")

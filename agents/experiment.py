@@ -17,6 +17,8 @@ from metarl.agents.policies import GaussianMLPPolicy
 from metarl.agents.pretrain import PPOPretrainer, actor_from_state
 from metarl.agents.trainer import MetaRLTrainer, build_policy
 from metarl.config import from_dict
+from metarl.envs import Task
+from metarl.envs.task_files import parse_task_ranges, range_tasks, read_tasks_file
 from metarl.errors import ConfigError, RunDirError
 from metarl.experiment import EvaluateOptions
 from metarl.plotting import plot_adaptation_curves
@@ -53,6 +55,27 @@ def load_ppo_baseline(path: Any, config: RLExperiment) -> GaussianMLPPolicy:
     return actor_from_state(run.load_checkpoint()["trainer"], baseline)
 
 
+def chosen_tasks(
+    config: RLExperiment, options: EvaluateOptions, n_tasks: int
+) -> tuple[list[Task], dict[str, Any]]:
+    """The tasks ``--tasks-file`` / ``--task-range`` choose (none without them), and what to
+    record of the choice in evaluation.json."""
+    family, allow = config.env.family, options.allow_out_of_range
+    if options.tasks_file is not None:
+        tasks = read_tasks_file(options.tasks_file, family, allow)
+        source: dict[str, Any] = {"tasks_file": str(options.tasks_file)}
+    elif options.task_range:
+        ranges = parse_task_ranges(list(options.task_range), family)
+        tasks = range_tasks(family, ranges, n_tasks, config.eval.seed, allow)
+        source = {"task_range": {name: list(bounds) for name, bounds in ranges.items()}}
+    else:
+        return [], {}
+    outside = [i for i, task in enumerate(tasks) if task.out_of_range]
+    if outside:
+        print(f"{len(outside)} of {len(tasks)} evaluation tasks are outside {family}'s ranges")
+    return tasks, {"task_source": {**source, "out_of_range_tasks": outside}}
+
+
 def evaluate(
     config: RLExperiment,
     trainer: MetaRLTrainer | PPOPretrainer,
@@ -66,7 +89,9 @@ def evaluate(
     policies = {"random_init": build_policy(config, evaluation_tasks(config, "train", 1))}
     if options.baseline is not None:
         policies["ppo_pretrained"] = load_ppo_baseline(options.baseline, config)
-    tasks = evaluation_tasks(config, options.split, n_tasks)
+    tasks, chosen = chosen_tasks(config, options, n_tasks)
+    tasks = tasks or evaluation_tasks(config, options.split, n_tasks)
+    n_tasks = len(tasks)
     started = time.perf_counter()
 
     def curve(policy: GaussianMLPPolicy, label: str) -> dict[str, Any]:
@@ -87,6 +112,7 @@ def evaluate(
         **curve(trained_policy(trainer), algorithm),
         "n_tasks": n_tasks,
         "tasks": [task.to_json() for task in tasks],
+        **chosen,
     }
     result["baselines"] = {name: curve(policy, name) for name, policy in policies.items()}
     result["eval_seconds"] = time.perf_counter() - started

@@ -24,8 +24,9 @@ class TaskDistribution:
     fixed and disjoint, and :meth:`sample` draws fresh tasks but never a test task. The finite
     families (HalfCheetahDir, AntDir) have only two tasks, +1 and -1, and none can be held out:
     both splits hold those same two tasks, ``n_train`` / ``n_test`` do not apply, and
-    :meth:`sample` draws from the two (so do families given as a task list). This follows the MAML paper and its reference code
-    (pytorch-maml-rl), which train and evaluate on both directions.
+    :meth:`sample` draws from the two (families given as a task list likewise). This follows
+    the MAML paper and its reference code (pytorch-maml-rl), which train and evaluate on both
+    directions.
     """
 
     def __init__(self, family: str, seed: int, n_train: int = 100, n_test: int = 40) -> None:
@@ -48,11 +49,18 @@ class TaskDistribution:
         """
         seen = set(exclude)
         tasks: list[Task] = []
-        while len(tasks) < n:
+        for _ in range(100 * n + 1000):
+            if len(tasks) == n:
+                break
             task = Task(self.family.name, self.family.sample_params(rng))
             if task not in seen:
                 seen.add(task)
                 tasks.append(task)
+        if len(tasks) < n:
+            raise TaskError(
+                f"{self.family.name} has too few distinct tasks for {n} draws; "
+                "give it a TaskList, or smaller train_tasks/test_tasks"
+            )
         return tasks
 
     def split(self, name: Literal["train", "test"]) -> list[Task]:

@@ -35,7 +35,7 @@ class Task:
 
     family: str
     params: dict[str, ParamValue]
-    out_of_range: bool = field(default=False, compare=False)
+    out_of_range: bool = field(default=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.family, str):

@@ -78,6 +78,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline", type=Path, metavar="PPO_RUN_DIR", help="RL: pretrained PPO baseline run"
     )
     evaluate_parser.add_argument("--data-dir", type=Path, help="dataset folder (default: config)")
+    evaluate_parser.add_argument(
+        "--tasks-file",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="RL: evaluate on these tasks (one Task JSON a line) instead of the split",
+    )
+    evaluate_parser.add_argument(
+        "--task-range",
+        action="append",
+        default=[],
+        metavar="NAME=LOW,HIGH",
+        help="RL: draw the evaluation tasks with parameter NAME from U[LOW, HIGH] (repeatable)",
+    )
+    evaluate_parser.add_argument(
+        "--allow-out-of-range",
+        action="store_true",
+        help="RL: accept tasks outside the family's ranges (--tasks-file, --task-range)",
+    )
 
     plot_parser = commands.add_parser(
         "plot",
@@ -107,13 +125,22 @@ def cli_overrides(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
+def with_plugins(raw: dict, folder: Path | None) -> dict:
+    """The raw config with its ``[env] plugins`` resolved and imported (see metarl.envs.plugins)."""
+    if "plugins" not in raw.get("env", {}):
+        return raw
+    from metarl.envs.plugins import prepare_plugins
+
+    return prepare_plugins(raw, folder)
+
+
 def command_train(args: argparse.Namespace) -> None:
     if args.resume is not None:
         if args.config is not None or args.overrides or args.seed is not None:
             raise ConfigError("--resume takes only --iterations; a run keeps its own config")
         run = RunDir.open(args.resume)
         overrides = [] if args.iterations is None else [f"run.iterations={args.iterations}"]
-        kind, config = resolve_config(run.raw_config(), overrides)
+        kind, config = resolve_config(with_plugins(run.raw_config(), None), overrides)
         trainer = kind.build_trainer(config)
         start, elapsed = resume_point(run, trainer)
         if overrides:
@@ -122,7 +149,8 @@ def command_train(args: argparse.Namespace) -> None:
     else:
         if args.config is None:
             raise ConfigError("train needs a CONFIG.toml (or --resume RUN_DIR)")
-        kind, config = resolve_config(read_toml(args.config), cli_overrides(args))
+        raw = with_plugins(read_toml(args.config), args.config.parent)
+        kind, config = resolve_config(raw, cli_overrides(args))
         trainer = kind.build_trainer(config)
         run = RunDir.create(args.run_dir or default_run_dir(config.run.name), to_dict(config))
         start, elapsed = 0, 0.0
@@ -145,10 +173,18 @@ def command_evaluate(args: argparse.Namespace) -> None:
     overrides = []
     if args.data_dir is not None:
         overrides.append(f"data.data_dir={json.dumps(str(args.data_dir))}")
-    kind, config = resolve_config(run.raw_config(), overrides)
+    kind, config = resolve_config(with_plugins(run.raw_config(), None), overrides)
+    chooses_tasks = args.tasks_file is not None or args.task_range or args.allow_out_of_range
+    if chooses_tasks and config.kind != "rl":
+        raise ConfigError("--tasks-file, --task-range and --allow-out-of-range are for RL runs")
+    if args.tasks_file is not None and args.task_range:
+        raise ConfigError("give --tasks-file or --task-range, not both")
     trainer = kind.build_trainer(config)
     resume_point(run, trainer)
     options = EvaluateOptions(
+        tasks_file=args.tasks_file,
+        task_range=tuple(args.task_range),
+        allow_out_of_range=args.allow_out_of_range,
         split=args.split,
         steps=args.steps,
         tasks=args.tasks,

@@ -29,6 +29,9 @@ class EvaluateOptions:
     rollouts: int | None = None
     baseline: Path | None = None
     data_dir: Path | None = None
+    tasks_file: Path | None = None
+    task_range: tuple[str, ...] = ()
+    allow_out_of_range: bool = False
 
 
 class ExperimentKind(Protocol):
