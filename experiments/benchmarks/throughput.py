@@ -12,6 +12,12 @@ and compared with, in the same run,
   same number of physics substeps per env step (no observations, rewards or policy), and
 - ``gymnasium.vector.SyncVectorEnv`` over the same envs, with the same policy in the loop.
 
+With ``--backends``, each family's simulator rate with the policy is also measured on each
+backend that can run it (``mujoco_batch``: the shipped robots' vectorized port; ``generic_mujoco``:
+one threaded ``mujoco.batch`` call, then each env's own ``step``; ``gym``: plain Gymnasium envs in
+a loop), as for a user family; ``--plugins FILE.py`` imports user families first (e.g. the
+ReacherGoal example, ``experiments/plugins/reacher_goal.py``).
+
 An env step is one transition of one env: envs that are done (the simulator keeps them done until
 the next reset) are not counted. The policy runs on one torch thread (``--torch-threads``): its
 forward pass is small, and torch's worker threads would otherwise spin on the cores MuJoCo's
@@ -19,6 +25,9 @@ threads step on. Usage::
 
     python experiments/benchmarks/throughput.py --json \
         --out experiments/benchmarks/results/throughput.json
+    python experiments/benchmarks/throughput.py --families HalfCheetahVel ReacherGoal \
+        --plugins experiments/plugins/reacher_goal.py --backends \
+        --out experiments/benchmarks/results/tasks_throughput.json
 """
 
 from __future__ import annotations
@@ -39,8 +48,9 @@ import torch
 from mujoco import rollout
 from torch import nn
 
-from metarl.envs import BatchedSimulator, Task, make_task_distribution
+from metarl.envs import BatchedSimulator, Task, get_family, make_task_distribution
 from metarl.envs.models import load_model, task_model
+from metarl.envs.plugins import load_plugin
 
 Policy = Callable[[np.ndarray], np.ndarray]
 
@@ -102,6 +112,23 @@ def simulator_rate(sim: BatchedSimulator, policy: Policy, steps: int) -> float:
     return count / (time.perf_counter() - start)
 
 
+def backend_rates(
+    family: str, tasks: list[Task], args: argparse.Namespace, threads: int
+) -> dict[str, float]:
+    """Policy-in-the-loop rate of ``family`` on every backend that can run it."""
+    rates = {}
+    for backend in ("mujoco_batch", "generic_mujoco", "gym"):
+        if backend == "mujoco_batch" and get_family(family).backend != backend:
+            continue  # the vectorized port knows the shipped robots only
+        sim = BatchedSimulator(
+            family, tasks, args.envs_per_task, n_threads=threads, backend=backend
+        )
+        policy = mlp_policy(sim.observation_dim, sim.action_low, sim.action_high, seed=0)
+        steps = args.steps if backend != "gym" else args.sync_steps
+        rates[f"{backend}_policy_steps_per_s"] = simulator_rate(sim, policy, steps)
+    return rates
+
+
 def ceiling_rate(
     env_id: str, tasks: list[Task], steps: int, threads: int, chunk: int = 25
 ) -> float:
@@ -112,7 +139,7 @@ def ceiling_rate(
     """
     env = gymnasium.make(env_id).unwrapped
     base = load_model(env.fullpath)
-    models = {task: task_model(base, task.params) for task in set(tasks)}
+    models = {task: task_model(base, task.params) for task in set(tasks)}  # a goal: same model
     env_models = [models[task] for task in tasks]
     env.reset(seed=0)
     spec = mujoco.mjtState.mjSTATE_FULLPHYSICS
@@ -182,6 +209,11 @@ def measure(family: str, args: argparse.Namespace) -> dict[str, float | int]:
             env_id, env_tasks, make_policy, args.sync_steps
         ),
     }
+    if args.backends:
+        result.update(backend_rates(family, tasks, args, threads))
+        generic = result["generic_mujoco_policy_steps_per_s"]
+        result["generic_over_sync"] = generic / result["sync_vector_steps_per_s"]
+        result["generic_over_ceiling"] = generic / result["ceiling_steps_per_s"]
     result["random_over_ceiling"] = result["random_steps_per_s"] / result["ceiling_steps_per_s"]
     result["policy_over_ceiling"] = result["policy_steps_per_s"] / result["ceiling_steps_per_s"]
     result["policy_over_sync"] = result["policy_steps_per_s"] / result["sync_vector_steps_per_s"]
@@ -198,10 +230,14 @@ def main() -> None:
     parser.add_argument("--sync-steps", type=int, default=20, help="SyncVectorEnv steps")
     parser.add_argument("--threads", type=int, default=0, help="MuJoCo threads (0: all cores)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads (1)")
+    parser.add_argument("--backends", action="store_true", help="also each simulator backend")
+    parser.add_argument("--plugins", nargs="*", default=[], help="plugin files to import first")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, help="also write the JSON object here")
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
+    for plugin in args.plugins:
+        load_plugin(str(Path(plugin).resolve()))
 
     results = {family: measure(family, args) for family in args.families}
     text = json.dumps(results, indent=2)

@@ -134,3 +134,23 @@ def test_task_env_mixin_gives_any_env_the_protocol(clean_registry: None) -> None
     _, reward, terminated, _ = sim.step(np.full((4, 1), 0.5))
     np.testing.assert_allclose(reward, [-0.25, -0.25, 0.25, 0.25])
     assert terminated.all()
+
+
+def test_mujoco_3_runs_on_the_fallback_and_fast_paths_say_why_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    import mujoco
+
+    monkeypatch.delattr(mujoco, "batch", raising=False)
+    monkeypatch.setitem(sys.modules, "mujoco.batch", None)  # as on MuJoCo 3.x: no mujoco.batch
+    tasks = [Task("HalfCheetahVel", {"velocity": 1.0})]
+    sim = BatchedSimulator("HalfCheetahVel", tasks, envs_per_task=2)
+    assert sim.backend == "gym"
+    obs = sim.reset(seed=0)
+    expected = gymnasium.make("metarl/HalfCheetahVel-v0").reset(seed=1, options={"task": tasks[0]})
+    np.testing.assert_array_equal(obs[1], expected[0])
+    for backend in ("mujoco_batch", "generic_mujoco"):
+        with pytest.raises(TaskError, match=f"the {backend} backend needs MuJoCo >= 4"):
+            BatchedSimulator("HalfCheetahVel", tasks, envs_per_task=1, backend=backend)
