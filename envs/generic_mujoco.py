@@ -11,6 +11,13 @@ Requirements on the env (those of Gymnasium's v5 envs): it is a ``MujocoEnv``; i
 calls ``do_simulation(action, frame_skip)`` once with the action it was given; state kept in
 Python attributes is per environment (copies share the attributes' objects until they are
 reassigned, so an env must assign, not mutate, per-episode arrays). Otherwise use backend "gym".
+
+The vectorized hook: an env class can skip the per-env Python of ``step`` by defining
+``batched_fields`` (the ``MjData`` fields it reads, e.g. ``("qpos", "qvel", "xpos")``) and
+``batched_step(fields, actions, params) -> (obs, reward, terminated)``, computing all envs'
+transitions at once from ``fields`` (name → ``[num_envs, ...]`` arrays, after the step, derived
+fields as ``mj_step`` leaves them), ``actions`` and ``params`` (task parameter name →
+``[num_envs, ...]`` array). Resets still run each env's own ``reset``.
 """
 
 from __future__ import annotations
@@ -72,6 +79,13 @@ class GenericMujocoBatch:
         self._actions = np.zeros((self.num_envs, len(self.action_low)))  # of the current step
         for i, env in enumerate(self.envs):
             env.do_simulation = self._loader(i)
+        self._template = template
+        self._hook = callable(getattr(template, "batched_step", None))
+        if self._hook:
+            self._fields = {name: self._batch.bind(name) for name in template.batched_fields}
+            self._params = {
+                name: np.array([task.params[name] for task in tasks]) for name in tasks[0].params
+            }
 
     def _loader(self, i: int) -> Any:
         """``env.do_simulation`` of environment ``i``: load the state the batch stepped to."""
@@ -105,6 +119,10 @@ class GenericMujocoBatch:
         self._actions = actions  # as given: a float32 action's control cost is float32 too
         self._ctrl[:] = actions
         self._batch.step(None if alive.all() else alive, nstep=self._frame_skip)
+        if self._hook:
+            fields = {name: np.array(value) for name, value in self._fields.items()}
+            obs, reward, terminated = self._template.batched_step(fields, actions, self._params)
+            return np.asarray(obs, dtype=np.float64), np.asarray(reward), np.asarray(terminated)
         obs = np.zeros((self.num_envs, self.observation_dim))
         reward = np.zeros(self.num_envs)
         terminated = np.zeros(self.num_envs, dtype=bool)

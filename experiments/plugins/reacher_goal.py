@@ -7,13 +7,16 @@ vector): the policy must infer the goal from rewards, as in MAML's 2D navigation
 ``cos θ, sin θ`` of both joints, their velocities, and the fingertip's xy (8 numbers). Reward,
 dynamics and reset noise of the arm are Reacher-v5's.
 
+``batched_step`` is the generic MuJoCo backend's optional vectorized hook: the same observation and
+reward for all environments at once, from the batch's arrays (``docs/envs.md``).
+
 Use it with ``[env] plugins = ["reacher_goal.py"]`` (see ``reacher_goal_maml.toml`` here and
 ``docs/envs.md``, "Adding a task family").
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv
@@ -26,6 +29,7 @@ class ReacherGoalEnv(TaskEnvMixin, ReacherEnv):
     """Reacher-v5 whose target is the task's ``goal``, hidden from the observation."""
 
     family = "ReacherGoal"
+    batched_fields: ClassVar[tuple[str, ...]] = ("qpos", "qvel", "xpos")
 
     def __init__(self, task: Task | None = None, **kwargs: Any) -> None:
         super().__init__(task, **kwargs)
@@ -44,6 +48,19 @@ class ReacherGoalEnv(TaskEnvMixin, ReacherEnv):
         theta = self.data.qpos[:2]
         fingertip = self.get_body_com("fingertip")[:2]
         return np.concatenate([np.cos(theta), np.sin(theta), self.data.qvel[:2], fingertip])
+
+    def batched_step(
+        self, fields: dict[str, np.ndarray], actions: np.ndarray, params: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``_get_obs`` and v5's ``_get_rew`` for every environment (Reacher never terminates)."""
+        qpos, qvel, xpos = fields["qpos"], fields["qvel"], fields["xpos"]
+        fingertip = xpos[:, self.model.body("fingertip").id]
+        target = xpos[:, self.model.body("target").id]
+        theta = qpos[:, :2]
+        obs = np.concatenate([np.cos(theta), np.sin(theta), qvel[:, :2], fingertip[:, :2]], axis=1)
+        distance = np.linalg.norm(fingertip - target, axis=1) * self._reward_dist_weight
+        control = np.square(actions).sum(axis=1) * self._reward_control_weight
+        return obs, -distance - control, np.zeros(len(obs), dtype=bool)
 
 
 register_family(

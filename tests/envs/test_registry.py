@@ -154,3 +154,33 @@ def test_mujoco_3_runs_on_the_fallback_and_fast_paths_say_why_not(
     for backend in ("mujoco_batch", "generic_mujoco"):
         with pytest.raises(TaskError, match=f"the {backend} backend needs MuJoCo >= 4"):
             BatchedSimulator("HalfCheetahVel", tasks, envs_per_task=1, backend=backend)
+
+
+@pytest.mark.parametrize("hook", [True, False])
+def test_reacher_example_on_the_generic_backend_equals_gymnasium(
+    clean_registry, monkeypatch: pytest.MonkeyPatch, hook: bool
+) -> None:
+    from pathlib import Path
+
+    from metarl.envs.plugins import load_plugin
+
+    plugin = Path(__file__).resolve().parents[2] / "experiments" / "plugins" / "reacher_goal.py"
+    load_plugin(str(plugin))
+    env_class = gymnasium.registry["metarl/ReacherGoal-v0"].entry_point
+    if not hook:
+        monkeypatch.delattr(env_class, "batched_step")
+    tasks = make_task_distribution("ReacherGoal", seed=0).split("train")[:2]
+    sim = BatchedSimulator("ReacherGoal", tasks, envs_per_task=2, backend="generic_mujoco")
+    envs = [gymnasium.make("metarl/ReacherGoal-v0") for _ in range(4)]
+    obs = sim.reset(seed=5)
+    for i, env in enumerate(envs):
+        expected, _ = env.reset(seed=5 + i, options={"task": tasks[i // 2]})
+        np.testing.assert_allclose(obs[i], expected, rtol=0, atol=1e-12)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        actions = rng.uniform(-1, 1, (4, 2)).astype(np.float32)
+        obs, rewards, _, _ = sim.step(actions)
+        for i, env in enumerate(envs):
+            expected, reward, *_ = env.step(actions[i])
+            np.testing.assert_allclose(obs[i], expected, rtol=0, atol=1e-10)
+            assert rewards[i] == pytest.approx(reward, rel=0, abs=1e-10)
