@@ -1,5 +1,7 @@
 """register_family, the parameter spaces, and the task protocol."""
 
+import sys
+
 import gymnasium
 import numpy as np
 import pytest
@@ -139,8 +141,6 @@ def test_task_env_mixin_gives_any_env_the_protocol(clean_registry: None) -> None
 def test_mujoco_3_runs_on_the_fallback_and_fast_paths_say_why_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import sys
-
     import mujoco
 
     monkeypatch.delattr(mujoco, "batch", raising=False)
@@ -184,3 +184,26 @@ def test_reacher_example_on_the_generic_backend_equals_gymnasium(
             expected, reward, *_ = env.step(actions[i])
             np.testing.assert_allclose(obs[i], expected, rtol=0, atol=1e-10)
             assert rewards[i] == pytest.approx(reward, rel=0, abs=1e-10)
+
+
+def test_installed_plugins_register_through_the_entry_point_group(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, clean_registry
+) -> None:
+    import importlib.metadata
+
+    from metarl.envs import families, list_families
+
+    (tmp_path / "my_tasks.py").write_text(
+        "from metarl.envs import Uniform, register_family\n"
+        "from metarl.envs.locomotion import HalfCheetahVelEnv\n"
+        "class E(HalfCheetahVelEnv):\n    family = 'TestInstalled'\n"
+        "def register():\n"
+        "    register_family('TestInstalled', E, {'velocity': Uniform(0, 1)}, 10, 'installed')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    entry = importlib.metadata.EntryPoint("mine", "my_tasks:register", families.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [entry])
+    monkeypatch.setattr(families, "_entry_points_loaded", False)
+    assert families.get_family("TestInstalled").description == "installed"
+    assert ("TestInstalled", "metarl/TestInstalled-v0", "installed") in list_families()
+    monkeypatch.delitem(sys.modules, "my_tasks")
