@@ -1,0 +1,30 @@
+"""Checks that rollouts are finite: a simulator that blew up (e.g. MuJoCo under huge forces)
+must stop training with a clear message, not feed NaN observations or rewards to the learner."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from metarl.agents.episodes import Episodes
+from metarl.errors import NonFiniteError
+
+
+def check_episodes(episodes: Sequence[Episodes], where: str) -> None:
+    """Raise :class:`NonFiniteError` naming the field, the adaptation step and the first task
+    whose observations or rewards (where a step was taken) are NaN or infinite."""
+    for step, batch in enumerate(episodes):
+        taken = batch.mask.bool()
+        fields = {
+            "observation": batch.observations[taken],
+            "reward": batch.rewards[taken],
+        }
+        for name, values in fields.items():
+            bad = ~torch.isfinite(values)
+            if bool(bad.any()):
+                per_task = (~torch.isfinite(getattr(batch, name + "s"))).flatten(1).any(1)
+                task = int(per_task.nonzero()[0, 0])
+                raise NonFiniteError(
+                    f"{name} from the simulator ({where}, adaptation step {step}, task {task})"
+                )
