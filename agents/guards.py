@@ -26,5 +26,6 @@ def check_episodes(episodes: Sequence[Episodes], where: str) -> None:
                 per_task = (~torch.isfinite(getattr(batch, name + "s"))).flatten(1).any(1)
                 task = int(per_task.nonzero()[0, 0])
                 raise NonFiniteError(
-                    f"{name} from the simulator ({where}, adaptation step {step}, task {task})"
+                    f"non-finite {name} from the simulator "
+                    f"({where}, adaptation step {step}, task {task})"
                 )

@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from metarl.stats import DIVERGENCE_BOUND
+
 CHECKED_SCALARS = ("loss", "return", "grad", "kl", "mse")
 """A logged scalar is checked when the last part of its tag contains one of these words (other
 scalars, e.g. Stable-Baselines3's explained variance, may legitimately be NaN)."""
@@ -22,22 +24,27 @@ GRADIENT_STATE = ("exp_avg", "momentum_buffer", "grad")
 
 
 def nonfinite_quantity(scalars: dict[str, float], state: dict[str, Any]) -> str | None:
-    """The first non-finite quantity of an iteration, described in words, or None.
+    """The first non-finite (or diverged) quantity of an iteration, described in words, or None.
 
     Order: logged losses and returns, then gradient statistics in optimizer state, then
-    parameters (a NaN gradient reaches all three; the first names its origin best).
+    parameters (a NaN gradient reaches all three; the first names its origin best). A finite
+    meta-training loss beyond ``DIVERGENCE_BOUND`` in magnitude counts as diverged.
     """
     for tag, value in scalars.items():
         name = tag.split("/")[-1]
-        if any(word in name for word in CHECKED_SCALARS) and not math.isfinite(value):
-            kind = "return" if "return" in name else "loss" if "loss" in name else "value"
-            return f"{kind} {tag} = {value}"
+        if not any(word in name for word in CHECKED_SCALARS):
+            continue
+        kind = "return" if "return" in name else "loss" if "loss" in name else "value"
+        if not math.isfinite(value):
+            return f"non-finite {kind} {tag} = {value}"
+        if tag.startswith("meta_train/") and kind == "loss" and abs(value) > DIVERGENCE_BOUND:
+            return f"diverged {kind} {tag} = {value:.3g} (beyond ±{DIVERGENCE_BOUND:g})"
     tensors = [(path, t) for path, t in float_tensors(state) if not bool(t.isfinite().all())]
     for path, _ in tensors:
         if any(word in path.split(".")[-1] for word in GRADIENT_STATE):
-            return f"gradient (optimizer state {path})"
+            return f"non-finite gradient (optimizer state {path})"
     if tensors:
-        return f"parameter {tensors[0][0]}"
+        return f"non-finite parameter {tensors[0][0]}"
     return None
 
 

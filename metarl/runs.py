@@ -163,12 +163,14 @@ class RunDir:
         path = self.path / METRICS_FILE
         if not path.exists():
             return
+        lines = path.read_text().splitlines()
         kept = [
             line
-            for line in path.read_text().splitlines()
+            for line in lines
             if (record := parse_record(line)) is not None and record["iteration"] <= last_iteration
         ]
-        write_atomically(path, "".join(line + "\n" for line in kept))
+        if kept != lines:
+            write_atomically(path, "".join(line + "\n" for line in kept))
 
     def read_metrics(self) -> list[dict[str, Any]]:
         path = self.path / METRICS_FILE

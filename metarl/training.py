@@ -99,7 +99,7 @@ def nonfinite_message(run: RunDir, quantity: str, iteration: int) -> str:
         if kept is not None
         else "no checkpoint was written yet"
     )
-    return f"non-finite {quantity} at iteration {iteration}; stopped, {where}"
+    return f"{quantity} at iteration {iteration}; stopped, {where}"
 
 
 def train(
@@ -139,7 +139,7 @@ def train(
                     raise NonFiniteError(nonfinite_message(run, quantity, done))
                 trainer.load_state_dict(before)
                 tqdm.write(
-                    f"metarl: warning: non-finite {quantity} at iteration {done}; "
+                    f"metarl: warning: {quantity} at iteration {done}; "
                     "skipped (on_nonfinite = skip)",
                     file=sys.stderr,
                 )
