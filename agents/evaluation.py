@@ -11,7 +11,6 @@ import numpy as np
 from tqdm import tqdm
 
 from metarl.agents.config import RLExperiment
-from metarl.agents.guards import check_episodes
 from metarl.agents.policies import GaussianMLPPolicy
 from metarl.agents.sampler import RolloutSampler
 from metarl.agents.trainer import build_adaptation, make_simulator, task_distribution
@@ -49,7 +48,6 @@ def adaptation_returns(
         simulator = make_simulator(config, [task], rollouts, seed=0)
         sampler = RolloutSampler(simulator, 1, config.env.horizon)
         result = adaptation.run(sampler, params, steps, rng)
-        check_episodes(result.episodes, f"evaluation task {index}")
         returns = [episodes.episode_returns().mean(1) for episodes in result.episodes]
         curves.append(np.stack([r.double().numpy() for r in returns], axis=1))
     return np.concatenate(curves)

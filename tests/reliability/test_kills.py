@@ -108,7 +108,8 @@ def assert_same_run(resumed: Path, reference: Path) -> None:
 def kill_and_resume(tmp_path: Path, references: References, moment: str, seed: int) -> None:
     rng = random.Random(seed)
     size = "big" if moment == "during_checkpoint_write" else "small"
-    extra = [*(BIG if size == "big" else SMALL), "--set", "run.checkpoint_every=3"]
+    every = ITERATIONS if moment == "before_first_checkpoint" else 3  # same parameters either way
+    extra = [*(BIG if size == "big" else SMALL), "--set", f"run.checkpoint_every={every}"]
     run_dir = tmp_path / "run"
     if not kill_at(moment, run_dir, extra, rng):
         pytest.skip(f"the process was not caught at {moment} (it ran on); nothing to resume")
