@@ -16,16 +16,14 @@ def check_episodes(episodes: Sequence[Episodes], where: str) -> None:
     whose observations or rewards (where a step was taken) are NaN or infinite."""
     for step, batch in enumerate(episodes):
         taken = batch.mask.bool()
-        fields = {
-            "observation": batch.observations[taken],
-            "reward": batch.rewards[taken],
+        bad_steps = {
+            "observation": (~torch.isfinite(batch.observations)).any(-1) & taken,
+            "reward": ~torch.isfinite(batch.rewards) & taken,
         }
-        for name, values in fields.items():
-            bad = ~torch.isfinite(values)
-            if bool(bad.any()):
-                per_task = (~torch.isfinite(getattr(batch, name + "s"))).flatten(1).any(1)
-                task = int(per_task.nonzero()[0, 0])
+        for name, bad in bad_steps.items():
+            tasks = bad.flatten(1).any(1).nonzero()
+            if len(tasks):
                 raise NonFiniteError(
                     f"non-finite {name} from the simulator "
-                    f"({where}, adaptation step {step}, task {task})"
+                    f"({where}, adaptation step {step}, task {int(tasks[0, 0])})"
                 )
