@@ -127,7 +127,14 @@ def test_rejected_trpo_steps_are_counted_and_a_streak_is_a_warning(tmp_path, cap
     run_dir = tmp_path / "run"
     iterations = REJECTED_STREAK_WARNING
     argv = ["train", NAVIGATION, "--iterations", str(iterations), "--run-dir", str(run_dir)]
-    extra = ["--set", "trpo.max_kl=1e-30", "--set", "trpo.ls_max_steps=1"]
+    extra = [
+        "--set",
+        "trpo.max_kl=1e-30",
+        "--set",
+        "trpo.ls_max_steps=1",
+        "--set",
+        "trpo.cg_iters=1",
+    ]
     assert run_cli([*argv, *TINY_NAVIGATION, *extra, "--set", "run.log_every=1"]) == 0
     rows = RunDir.open(run_dir).read_metrics()
     assert [row["meta_train/rejected_steps"] for row in rows] == list(range(1, iterations + 1))
