@@ -99,8 +99,11 @@ class AgentConfig:
         require_at_least(self, 0, "inner_steps", "inner_lr", "baseline_reg")
         if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
             raise ConfigError(f"gamma and gae_lambda must lie in [0, 1]: {self}")
-        if self.algorithm == "reptile" and self.inner_steps < 1:
-            raise ConfigError("reptile needs inner_steps >= 1")
+        if self.algorithm != "ppo" and self.inner_steps < 1:
+            raise ConfigError(
+                f"{self.algorithm} adapts by inner steps; it needs agent.inner_steps >= 1, "
+                f"got {self.inner_steps}"
+            )
 
 
 @dataclass(frozen=True)

@@ -36,21 +36,18 @@ def adaptation_returns(
 ) -> np.ndarray:
     """Mean episode return of each task after 0..``steps`` inner steps, ``[tasks, steps + 1]``.
 
-    Tasks run in chunks of the config's meta-batch size; each chunk draws its environment seeds
-    and action noise from ``default_rng([seed, chunk])``.
+    Each task runs on its own, drawing its environment seeds and action noise from
+    ``default_rng([seed, index])``: its curve depends on the seed and its index only, not on how
+    many tasks are evaluated or on the meta-batch size.
     """
     adaptation = build_adaptation(config, policy)
     params = module_params(policy)
-    chunk = config.agent.meta_batch_size
     curves = []
-    with tqdm(total=len(tasks), desc=label, unit="task", dynamic_ncols=True) as bar:
-        for index, start in enumerate(range(0, len(tasks), chunk)):
-            batch = tasks[start : start + chunk]
-            rng = np.random.default_rng([seed, index])
-            simulator = make_simulator(config, batch, rollouts, seed=0)
-            sampler = RolloutSampler(simulator, len(batch), config.env.horizon)
-            result = adaptation.run(sampler, params, steps, rng)
-            returns = [episodes.episode_returns().mean(1) for episodes in result.episodes]
-            curves.append(np.stack([r.double().numpy() for r in returns], axis=1))
-            bar.update(len(batch))
+    for index, task in enumerate(tqdm(tasks, desc=label, unit="task", dynamic_ncols=True)):
+        rng = np.random.default_rng([seed, index])
+        simulator = make_simulator(config, [task], rollouts, seed=0)
+        sampler = RolloutSampler(simulator, 1, config.env.horizon)
+        result = adaptation.run(sampler, params, steps, rng)
+        returns = [episodes.episode_returns().mean(1) for episodes in result.episodes]
+        curves.append(np.stack([r.double().numpy() for r in returns], axis=1))
     return np.concatenate(curves)

@@ -20,6 +20,7 @@ import gymnasium
 import numpy as np
 import torch
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 from torch import nn
@@ -112,6 +113,9 @@ class PPOPretrainer:
             seed=config.run.seed,
             device="cpu",
         )
+        # SB3's default logger writes a folder into the system temp dir on every learn();
+        # this one only collects the values read back below (the run logs them itself)
+        self.model.set_logger(Logger(folder=None, output_formats=[]))
 
     def train_iteration(self, iteration: int, rng: np.random.Generator) -> dict[str, float]:
         """One PPO update from fresh, seeded episodes of every worker."""

@@ -16,6 +16,7 @@ import torch
 
 from metarl.agents.adaptation import Adaptation
 from metarl.agents.config import RLExperiment
+from metarl.agents.guards import check_episodes
 from metarl.agents.maml import MAMLRL
 from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
 from metarl.agents.reptile import ReptileRL
@@ -109,6 +110,7 @@ class MetaRLTrainer:
         result = self.adaptation.run(
             sampler, self.params, agent.inner_steps, rng, sample_adapted=not is_reptile
         )
+        check_episodes(result.episodes, "meta-training rollouts")
         if isinstance(self.learner, ReptileRL):
             summary = self.learner.step(result.adapted)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import typing
 from pathlib import Path
 
 from metarl.config import RunConfig, dump_toml, read_toml, to_dict
@@ -12,6 +13,7 @@ from metarl.errors import ConfigError, MetarlError, RunDirError
 from metarl.experiment import EvaluateOptions, resolve_config
 from metarl.plotting import plot_adaptation_curves
 from metarl.runs import RunDir, default_run_dir
+from metarl.stats import divergence_warnings
 from metarl.training import resume_point, train
 
 EXAMPLES = """examples:
@@ -25,8 +27,15 @@ EXAMPLES = """examples:
 """
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (``metarl: error: ...``, exit 2)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(2, f"metarl: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="metarl",
         description="Meta-RL and few-shot meta-learning on one meta-optimizer core.",
         epilog=EXAMPLES,
@@ -66,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate",
         help="evaluate adaptation on held-out tasks",
         description="Adapt the run's meta-learned initialisation on held-out tasks and report the "
-        "metric after 0..K steps (mean ± 95%% CI) in RUN_DIR/evaluation.json and "
+        "metric after 0..K steps (mean ± 95% CI, median beside) in RUN_DIR/evaluation.json and "
         "RUN_DIR/adaptation.png.",
     )
     evaluate_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -142,6 +151,7 @@ def command_train(args: argparse.Namespace) -> None:
         overrides = [] if args.iterations is None else [f"run.iterations={args.iterations}"]
         kind, config = resolve_config(with_plugins(run.raw_config(), None), overrides)
         trainer = kind.build_trainer(config)
+        run.lock()
         start, elapsed = resume_point(run, trainer)
         if overrides:
             (run.path / "config.toml").write_text(dump_toml(to_dict(config)))
@@ -165,6 +175,7 @@ def command_train(args: argparse.Namespace) -> None:
         settings.checkpoint_every,
         start,
         elapsed,
+        settings.on_nonfinite,
     )
 
 
@@ -197,10 +208,12 @@ def command_evaluate(args: argparse.Namespace) -> None:
         if value is not None and value < (0 if name == "steps" else 1):
             raise ConfigError(f"--{name} must be positive, got {value}")
     result = kind.evaluate(config, trainer, run, options)
-    for step, mean, ci in zip(
-        result["adaptation_steps"], result["mean"], result["ci95"], strict=True
+    for step, mean, ci, median in zip(
+        result["adaptation_steps"], result["mean"], result["ci95"], result["median"], strict=True
     ):
-        print(f"{result['metric']} after {step} steps: {mean:.4f} ± {ci:.4f}")
+        print(f"{result['metric']} after {step} steps: {mean:.4f} ± {ci:.4f} (median {median:.4f})")
+    for warning in divergence_warnings(result):
+        print(f"metarl: warning: {warning}", file=sys.stderr)
     for name, baseline in result.get("baselines", {}).items():
         final = f"{baseline['mean'][-1]:.4f} ± {baseline['ci95'][-1]:.4f}"
         print(
@@ -252,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         COMMANDS[args.command](args)
     except MetarlError as error:
         print(f"metarl: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an unreadable or unwritable path
+        print(f"metarl: error: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("metarl: interrupted; resume with `metarl train --resume RUN_DIR`", file=sys.stderr)

@@ -191,6 +191,8 @@ class RunConfig:
         iterations: number of meta-iterations (outer updates).
         log_every: iterations between metric lines (metrics.jsonl, TensorBoard).
         checkpoint_every: iterations between checkpoints (the last iteration always saves).
+        on_nonfinite: a NaN or infinite loss, return, gradient or parameter "stop"s the run
+            (exit 2, the last good checkpoint kept), or "skip"s the iteration (state restored).
     """
 
     name: str = "run"
@@ -198,6 +200,7 @@ class RunConfig:
     iterations: int = 1000
     log_every: int = 10
     checkpoint_every: int = 100
+    on_nonfinite: typing.Literal["stop", "skip"] = "stop"
 
     def __post_init__(self) -> None:
         for key in ("iterations", "log_every", "checkpoint_every"):

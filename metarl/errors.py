@@ -19,3 +19,7 @@ class TaskError(MetarlError):
 
 class RunDirError(MetarlError):
     """A directory is not a metarl run, or its contents are damaged."""
+
+
+class NonFiniteError(MetarlError):
+    """A loss, gradient, parameter, return, reward or observation became NaN or infinite."""

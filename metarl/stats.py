@@ -1,4 +1,10 @@
-"""Summary statistics for reporting: mean and 95% confidence half-width."""
+"""Summary statistics for reporting: mean and 95% confidence half-width, median, divergence.
+
+A task's metric has *diverged* when it is NaN, infinite, or larger in magnitude than
+``DIVERGENCE_BOUND``. Diverged tasks stay in the mean and CI (which then show it honestly, as
+huge or NaN); the median beside them shows the typical task, and the count per adaptation step
+says how many tasks broke.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +55,39 @@ def mean_ci95(values: Sequence[float] | np.ndarray) -> tuple[float, float]:
     return mean, t_quantile_975(array.size - 1) * sem
 
 
-def summarize_curve(per_task: np.ndarray) -> dict[str, list[float]]:
-    """``per_task[task, step]`` → ``{"mean": [...], "ci95": [...]}`` over tasks at each step."""
-    pairs = [mean_ci95(per_task[:, step]) for step in range(per_task.shape[1])]
-    return {"mean": [m for m, _ in pairs], "ci95": [c for _, c in pairs]}
+DIVERGENCE_BOUND = 1e6
+"""A per-task metric beyond ±1e6 counts as diverged: no metric reported here (MSE on sinusoids,
+accuracy, returns of the task families with their horizons) comes near it when training works."""
+
+
+def diverged(values: np.ndarray) -> np.ndarray:
+    """Which values are non-finite or beyond ``DIVERGENCE_BOUND`` in magnitude."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        return ~np.isfinite(values) | (np.abs(values) > DIVERGENCE_BOUND)
+
+
+def summarize_curve(per_task: np.ndarray) -> dict[str, list[float] | list[int]]:
+    """``per_task[task, step]`` → ``{"mean", "ci95", "median", "diverged"}`` at each step: mean,
+    95% CI and median over all tasks, and the number of diverged tasks."""
+    per_task = np.asarray(per_task, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        pairs = [mean_ci95(per_task[:, step]) for step in range(per_task.shape[1])]
+        medians = np.median(per_task, axis=0)
+    return {
+        "mean": [m for m, _ in pairs],
+        "ci95": [c for _, c in pairs],
+        "median": [float(m) for m in medians],
+        "diverged": [int(n) for n in diverged(per_task).sum(axis=0)],
+    }
+
+
+def divergence_warnings(result: dict) -> list[str]:
+    """One line per adaptation step at which some tasks diverged (see ``summarize_curve``)."""
+    n_tasks = result.get("n_tasks", "?")
+    return [
+        f"{count} of {n_tasks} tasks diverged after {step} adaptation steps (non-finite or "
+        f"|{result['metric']}| > {DIVERGENCE_BOUND:g}); the mean and CI include them"
+        for step, count in zip(result["adaptation_steps"], result.get("diverged", []), strict=False)
+        if count
+    ]

@@ -92,6 +92,11 @@ class LearnerConfig:
             raise ConfigError(f"outer_lr must be > 0, got outer_lr={self.outer_lr}")
         if self.inner_lr < 0:
             raise ConfigError(f"inner_lr must be >= 0, got inner_lr={self.inner_lr}")
+        if self.algorithm != "protonet" and self.inner_steps < 1:
+            raise ConfigError(
+                f"{self.algorithm} adapts by inner steps; it needs learner.inner_steps >= 1, "
+                f"got {self.inner_steps}"
+            )
         if self.algorithm == "reptile" and self.inner_step_size not in (None, "fixed"):
             raise ConfigError("reptile learns no inner step sizes; drop inner_step_size")
 

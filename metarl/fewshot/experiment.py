@@ -25,8 +25,8 @@ from metarl.stats import summarize_curve
 SCHEMA = FewShotExperiment
 
 EVAL_STREAM = 2**31 - 1
-"""Evaluation episodes come from ``default_rng([seed, EVAL_STREAM, split])``, a stream that
-meta-training (``default_rng([seed, iteration])``) never reaches."""
+"""Evaluation episode ``i`` comes from ``default_rng([seed, EVAL_STREAM, split, i])``, a stream
+that meta-training (``default_rng([seed, iteration])``) never reaches."""
 
 
 class EpisodeSource:
@@ -103,19 +103,36 @@ def build_trainer(config: FewShotExperiment) -> FewShotTrainer:
     return FewShotTrainer(config)
 
 
+def evaluation_episodes(source: EpisodeSource, seed: int, split: str, indices: range) -> Episode:
+    """The held-out episodes with the given indices, stacked. Episode ``i`` is drawn from
+    ``default_rng([seed, EVAL_STREAM, split == "test", i])`` alone, so it is the same whatever
+    the number of episodes evaluated or the batch they are adapted in."""
+    episodes = [
+        source.sample(np.random.default_rng([seed, EVAL_STREAM, split == "test", index]), 1)
+        for index in indices
+    ]
+    return Episode(
+        *(torch.cat([getattr(e, name) for e in episodes]) for name in Episode.__dataclass_fields__)
+    )
+
+
 def adaptation_curves(
     trainer: FewShotTrainer, split: str, n_tasks: int, steps: int, batch: int
 ) -> np.ndarray:
-    """The metric of ``n_tasks`` held-out episodes after 0..``steps`` steps: ``[tasks, K+1]``."""
+    """The metric of ``n_tasks`` held-out episodes after 0..``steps`` steps: ``[tasks, K+1]``.
+
+    Episodes are adapted ``batch`` at a time; each one's result depends only on the run seed
+    and its index (see :func:`evaluation_episodes`).
+    """
     source = EpisodeSource(trainer.config, split)
-    rng = np.random.default_rng([trainer.config.run.seed, EVAL_STREAM, split == "test"])
     chunks = []
     with tqdm(total=n_tasks, desc=f"evaluate ({split})", unit="task") as bar:
-        while bar.n < n_tasks:
-            size = min(batch, n_tasks - bar.n)
-            curve = trainer.learner.adaptation_curve(source.sample(rng, size), steps)
+        for start in range(0, n_tasks, batch):
+            indices = range(start, min(start + batch, n_tasks))
+            episodes = evaluation_episodes(source, trainer.config.run.seed, split, indices)
+            curve = trainer.learner.adaptation_curve(episodes, steps)
             chunks.append(curve.double().numpy())
-            bar.update(size)
+            bar.update(len(indices))
     return np.concatenate(chunks)
 
 
