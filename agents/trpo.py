@@ -45,8 +45,9 @@ class TRPOSettings:
             conjugate-gradient products) is averaged over; 1 uses all of them, as the MAML paper.
             The adaptation always uses every support episode, and the gradient and the line
             search's KL check every query episode (rllab's ``subsample_factor``).
-        fisher_product: "gauss_newton" (``Jᵀ F J v``, forward- and reverse-mode) or
-            "double_backward" (``∇(∇KL · v)``, the reference code's product); equal values.
+        fisher_product: "double_backward" (``∇(∇KL · v)``, the reference code's product) or
+            "gauss_newton" (``Jᵀ F J v``, forward- and reverse-mode); equal values. The default
+            was the faster of the two at the reference config (docs/bench_trpo.md).
     """
 
     max_kl: float = 0.01
@@ -55,7 +56,7 @@ class TRPOSettings:
     ls_max_steps: int = 15
     ls_backtrack_ratio: float = 0.8
     fisher_fraction: float = 1.0
-    fisher_product: FisherProduct = "gauss_newton"
+    fisher_product: FisherProduct = "double_backward"
 
     def __post_init__(self) -> None:
         if self.max_kl <= 0 or self.cg_damping < 0 or self.cg_iters < 1 or self.ls_max_steps < 1:
