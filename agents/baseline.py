@@ -3,13 +3,24 @@
 ``V(s_t) = w·[s, s², t/100, (t/100)², (t/100)³, 1]`` with ``w`` the ridge-regularised least-squares
 fit to the discounted returns of the task's own rollouts (Duan et al. 2016, rllab's
 ``LinearFeatureBaseline``; pytorch-maml-rl ``baseline.py``). The regulariser starts at ``reg`` and
-grows tenfold, up to five times, for a task whose normal equations are not positive definite.
+grows tenfold, up to five times, for a task whose normal equations are not positive definite;
+if they still are not (non-finite observations or returns, typically), the fit raises
+:class:`BaselineFitError` rather than going on with a failed factorisation.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from metarl.errors import MetarlError
+
+ESCALATIONS = 5
+"""How many times the ridge coefficient grows tenfold before the fit gives up."""
+
+
+class BaselineFitError(MetarlError):
+    """The linear baseline's normal equations stayed singular after every regularisation step."""
 
 
 def baseline_features(observations: Tensor) -> Tensor:
@@ -40,12 +51,19 @@ def fit_linear_baseline(
     rhs = flat.transpose(1, 2) @ targets
     eye = torch.eye(gram.shape[-1], dtype=gram.dtype)
     coefficient = torch.full((gram.shape[0], 1, 1), reg, dtype=gram.dtype)
-    for _ in range(5):
+    for _ in range(ESCALATIONS + 1):
         factor, info = torch.linalg.cholesky_ex(gram + coefficient * eye)
         failed = info != 0
         if not failed.any():
             break
         coefficient[failed] *= 10
+    else:
+        tasks = failed.nonzero().flatten().tolist()
+        raise BaselineFitError(
+            f"linear baseline fit failed for task(s) {tasks}: normal equations not positive "
+            f"definite with ridge up to {reg * 10**ESCALATIONS:g} (non-finite observations or "
+            f"returns?)"
+        )
     weights = torch.cholesky_solve(rhs, factor)
     values = features @ weights.unsqueeze(1)  # [tasks, E, T, 1]
     return values.squeeze(-1).to(returns.dtype)

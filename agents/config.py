@@ -113,18 +113,31 @@ class EvalConfig:
     Attributes:
         tasks: held-out test tasks (the first ``tasks`` of the test split).
         steps: report the return after 0..``steps`` inner steps.
-        rollouts: episodes per task and step (the adaptation budget).
+        rollouts: episodes per task and step (the adaptation budget); unset: the training
+            ``agent.rollouts``, so training and evaluation adapt from the same budget.
         seed: seeds the evaluation rollouts (the same for every model compared).
+        inner_lr: test-time step size of each inner step, the last one reused for later steps
+            (MAML paper, appendix A.2: ``[0.1, 0.05]``); empty: ``agent.inner_lr`` at every step.
+        baseline_lr_grid: step sizes among which each baseline's (constant) test-time step size
+            is chosen, by the mean return after ``steps`` steps on ``lr_search_tasks`` *training*
+            tasks (the MAML paper tunes its baselines' step size); empty: the baselines use the
+            meta-learner's schedule. The search is recorded in ``evaluation.json``.
+        lr_search_tasks: training tasks the baselines' step-size search runs on.
     """
 
     tasks: int = 40
     steps: int = 3
-    rollouts: int = 20
+    rollouts: int | None = None
     seed: int = 0
+    inner_lr: tuple[float, ...] = ()
+    baseline_lr_grid: tuple[float, ...] = ()
+    lr_search_tasks: int = 10
 
     def __post_init__(self) -> None:
-        require_at_least(self, 1, "tasks", "rollouts")
+        require_at_least(self, 1, "tasks", "rollouts", "lr_search_tasks")
         require_at_least(self, 0, "steps", "seed")
+        if any(lr < 0 for lr in (*self.inner_lr, *self.baseline_lr_grid)):
+            raise ConfigError(f"eval step sizes must be >= 0: {self}")
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,15 @@ with the same environment seeds, so their curves differ only by the initial poli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from tqdm import tqdm
 
 from metarl.agents.config import RLExperiment
 from metarl.agents.policies import GaussianMLPPolicy
 from metarl.agents.sampler import RolloutSampler
+from metarl.agents.schedule import scheduled
 from metarl.agents.trainer import build_adaptation, make_simulator, task_distribution
 from metarl.core import module_params
 from metarl.envs import Task
@@ -33,14 +36,19 @@ def adaptation_returns(
     rollouts: int,
     seed: int,
     label: str = "evaluate",
+    inner_lr: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Mean episode return of each task after 0..``steps`` inner steps, ``[tasks, steps + 1]``.
 
     Each task runs on its own, drawing its environment seeds and action noise from
     ``default_rng([seed, index])``: its curve depends on the seed and its index only, not on how
     many tasks are evaluated or on the meta-batch size.
+    Step ``k`` takes step size ``inner_lr[k]`` (default: ``config.eval.inner_lr``; empty:
+    ``config.agent.inner_lr``).
     """
     adaptation = build_adaptation(config, policy)
+    schedule = config.eval.inner_lr if inner_lr is None else inner_lr
+    adaptation.inner = scheduled(adaptation.inner, schedule)
     params = module_params(policy)
     curves = []
     for index, task in enumerate(tqdm(tasks, desc=label, unit="task", dynamic_ncols=True)):

@@ -85,7 +85,7 @@ def evaluate(
     """Adaptation curves of the run and its baselines → evaluation.json and adaptation.png."""
     steps = config.eval.steps if options.steps is None else options.steps
     n_tasks = options.tasks or config.eval.tasks
-    rollouts = options.rollouts or config.eval.rollouts
+    rollouts = options.rollouts or config.eval.rollouts or config.agent.rollouts
     policies = {"random_init": build_policy(config, evaluation_tasks(config, "train", 1))}
     if options.baseline is not None:
         policies["ppo_pretrained"] = load_ppo_baseline(options.baseline, config)
@@ -94,11 +94,19 @@ def evaluate(
     n_tasks = len(tasks)
     started = time.perf_counter()
 
-    def curve(policy: GaussianMLPPolicy, label: str) -> dict[str, Any]:
+    def curve(
+        policy: GaussianMLPPolicy, label: str, inner_lr: list[float] | None = None
+    ) -> dict[str, Any]:
         per_task = adaptation_returns(
-            config, policy, tasks, steps, rollouts, config.eval.seed, label
+            config, policy, tasks, steps, rollouts, config.eval.seed, label, inner_lr
         )
         return {"adaptation_steps": list(range(steps + 1)), **summarize_curve(per_task)}
+
+    def baseline_curve(policy: GaussianMLPPolicy, label: str) -> dict[str, Any]:
+        if not config.eval.baseline_lr_grid:
+            return curve(policy, label)
+        search = baseline_step_size(config, policy, steps, rollouts, label)
+        return {**curve(policy, label, [search["inner_lr"]]), "lr_search": search}
 
     algorithm = config.agent.algorithm
     result: dict[str, Any] = {
@@ -109,15 +117,52 @@ def evaluate(
         "horizon": config.env.horizon,
         "rollouts_per_step": rollouts,
         "inner_lr": config.agent.inner_lr,
+        "eval_inner_lr": list(config.eval.inner_lr) or [config.agent.inner_lr],
+        "env_steps": trainer_env_steps(trainer),
         **curve(trained_policy(trainer), algorithm),
         "n_tasks": n_tasks,
         "tasks": [task.to_json() for task in tasks],
         **chosen,
     }
-    result["baselines"] = {name: curve(policy, name) for name, policy in policies.items()}
+    result["baselines"] = {name: baseline_curve(policy, name) for name, policy in policies.items()}
+    if options.baseline is not None:
+        result["baselines"]["ppo_pretrained"]["env_steps"] = ppo_env_steps(options.baseline)
     result["eval_seconds"] = time.perf_counter() - started
     run.write_json("evaluation.json", result)
     curves = [(algorithm, result), *result["baselines"].items()]
     title = f"{config.env.family}: return after adaptation ({options.split} tasks)"
     plot_adaptation_curves(curves, "return", run.path / "adaptation.png", title)
     return result
+
+
+def trainer_env_steps(trainer: MetaRLTrainer | PPOPretrainer) -> int:
+    """Environment steps the trainer has taken (training only)."""
+    if isinstance(trainer, PPOPretrainer):
+        return int(trainer.model.num_timesteps)
+    return int(trainer.env_steps)
+
+
+def ppo_env_steps(path: Any) -> int:
+    """Environment steps the PPO baseline at ``path`` was trained for."""
+    return int(RunDir.open(path).load_checkpoint()["trainer"]["num_timesteps"])
+
+
+def baseline_step_size(
+    config: RLExperiment, policy: GaussianMLPPolicy, steps: int, rollouts: int, label: str
+) -> dict[str, Any]:
+    """The step size of ``eval.baseline_lr_grid`` with the best mean return after ``steps``
+    steps on the first ``eval.lr_search_tasks`` *training* tasks (never the evaluation tasks)."""
+    tasks = evaluation_tasks(config, "train", config.eval.lr_search_tasks)
+    returns = []
+    for lr in config.eval.baseline_lr_grid:
+        per_task = adaptation_returns(
+            config, policy, tasks, steps, rollouts, config.eval.seed + 1, f"{label} lr={lr}", [lr]
+        )
+        returns.append(float(per_task[:, -1].mean()))
+    best = max(range(len(returns)), key=returns.__getitem__)
+    return {
+        "grid": list(config.eval.baseline_lr_grid),
+        "train_tasks": len(tasks),
+        "mean_return_after_steps": returns,
+        "inner_lr": config.eval.baseline_lr_grid[best],
+    }

@@ -12,6 +12,7 @@ surrogate, as ProMP's and garage's MAML-PPO do.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -21,7 +22,12 @@ from torch import Tensor
 from metarl.agents.episodes import Episodes
 from metarl.agents.losses import ActionDistribution, SurrogateQuery, reinforce_loss, surrogate
 from metarl.agents.policies import TaskPolicies
-from metarl.agents.trpo import TRPOSettings, trpo_step
+from metarl.agents.trpo import (
+    TRPOSettings,
+    gaussian_fisher_product,
+    kl_hessian_vector_product,
+    trpo_step,
+)
 from metarl.core import InnerLoop, Params, PerStep, map_tasks
 from metarl.errors import ConfigError
 
@@ -110,6 +116,7 @@ class MAMLRL:
     def _trpo(self, support: list[Episodes], query: Episodes) -> dict[str, float]:
         started = time.perf_counter()
         losses, metrics = self.objective(support, SurrogateQuery(query))
+        curvature = self.curvature(support, query, metrics["kl"].mean())
         forward_s = _since(started)
         old = ActionDistribution(metrics["mean"], metrics["log_std"])
 
@@ -117,17 +124,52 @@ class MAMLRL:
             new_losses, new_metrics = self.objective(support, SurrogateQuery(query, old))
             return new_losses.mean(), new_metrics["kl"].mean()
 
-        kl = metrics["kl"].mean()
-        if self.trpo.fisher_fraction < 1:
-            episodes = max(1, round(query.mask.shape[1] * self.trpo.fisher_fraction))
-            subset = [_first_episodes(batch, episodes) for batch in support]
-            _, sub_metrics = self.objective(
-                subset, SurrogateQuery(_first_episodes(query, episodes))
-            )
-            kl = sub_metrics["kl"].mean()
-        result = trpo_step(list(self.params.values()), losses.mean(), kl, evaluate, self.trpo)
+        result = trpo_step(
+            list(self.params.values()), losses.mean(), curvature, evaluate, self.trpo
+        )
         result["meta_grad_s"] = forward_s + result.pop("direction_s")
         return result
+
+    def curvature(
+        self, support: list[Episodes], query: Episodes, kl: Tensor | None = None
+    ) -> Callable[[Tensor], Tensor]:
+        """``v ↦ ∇²KL v`` at θ, the KL averaged over the first ``fisher_fraction`` of each task's
+        query episodes, of the policy adapted on *all* support episodes.
+
+        ``kl`` (the mean KL on every query episode, with its graph) saves a forward pass for the
+        double-backward product when ``fisher_fraction`` is 1.
+        """
+        if self.trpo.fisher_fraction < 1:
+            episodes = max(1, round(query.mask.shape[1] * self.trpo.fisher_fraction))
+            query = _first_episodes(query, episodes)
+        if self.trpo.fisher_product == "gauss_newton":
+            outputs = self.adapted_policy(support, query.observations)
+            return gaussian_fisher_product(outputs, self.params, query.mask)
+        if kl is None or self.trpo.fisher_fraction < 1:
+            kl = self.objective(support, SurrogateQuery(query))[1]["kl"].mean()
+        return kl_hessian_vector_product(kl, list(self.params.values()))
+
+    def adapted_policy(
+        self, support: list[Episodes], observations: Tensor
+    ) -> Callable[[Params], tuple[Tensor, Tensor]]:
+        """``θ ↦ (mean, log_std)``, each ``[tasks, E, T, act_dim]``: the policy adapted from θ on
+        each task's ``support`` (one batch per inner step), evaluated on ``observations``."""
+
+        def one_task(
+            theta: Params, steps: tuple[Episodes, ...], task_observations: Tensor
+        ) -> tuple[Tensor, Tensor]:
+            adapted = self.inner.adapt(theta, self.support_loss, PerStep(steps))
+            return self.policies.call(adapted, task_observations)
+
+        def outputs(theta: Params) -> tuple[Tensor, Tensor]:
+            return map_tasks(
+                one_task,
+                (theta, tuple(support), observations),
+                (False, True, True),
+                self.policies.vectorize,
+            )
+
+        return outputs
 
     def _ppo(self, support: list[Episodes], query: Episodes) -> dict[str, float]:
         assert self.optimizer is not None

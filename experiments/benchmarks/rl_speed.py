@@ -3,33 +3,53 @@
 That is 160,000 environment steps per meta-iteration (80,000 before and 80,000 after the inner
 step), the TRPO step included. Reports wall seconds per meta-iteration, end-to-end env-steps/s
 and where the time goes (sampling, inner updates, meta-gradient + conjugate gradient, line search).
+The policy is the MAML paper's 2x100 by default; ``--reference`` uses pytorch-maml-rl's
+``halfcheetah-vel.yaml`` (2x64 tanh, same batch, second order, full curvature, 10 CG iterations).
+``--fisher-ab`` times, interleaved on one sampled meta-batch, the TRPO direction (meta-gradient +
+conjugate gradient) with the Gauss-Newton and the double-backward KL Hessian products, and reports
+how far apart the two directions are.
 
-    python experiments/benchmarks/rl_speed.py --json [--set trpo.fisher_fraction=0.2]
+    python experiments/benchmarks/rl_speed.py --json [--reference] [--set trpo.fisher_fraction=0.2]
+    python experiments/benchmarks/rl_speed.py --json --reference --fisher-ab
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from metarl.agents.config import RLExperiment
-from metarl.agents.trainer import MetaRLTrainer
+from metarl.agents.losses import SurrogateQuery
+from metarl.agents.maml import MAMLRL
+from metarl.agents.sampler import RolloutSampler
+from metarl.agents.trainer import MetaRLTrainer, make_simulator
+from metarl.agents.trpo import conjugate_gradient
 from metarl.config import apply_overrides, from_dict, read_toml
 from metarl.training import iteration_rng
 
 CONFIG = Path(__file__).resolve().parents[1] / "halfcheetah_vel_maml.toml"
 PHASES = ("sample_s", "inner_s", "meta_grad_s", "line_search_s")
+REFERENCE = ["policy.hidden=[64, 64]"]
+"""pytorch-maml-rl's ``halfcheetah-vel.yaml`` differs from the paper config only in the policy."""
+PRODUCTS = ("double_backward", "gauss_newton")
+
+
+def build(overrides: list[str]) -> tuple[RLExperiment, MetaRLTrainer]:
+    raw = apply_overrides(read_toml(CONFIG), ["env.horizon=100", *overrides])
+    config = from_dict(RLExperiment, raw)
+    return config, MetaRLTrainer(config)
 
 
 def measure(overrides: list[str], iterations: int) -> dict:
     """Time ``iterations`` meta-iterations after one warm-up iteration."""
-    raw = apply_overrides(read_toml(CONFIG), ["env.horizon=100", *overrides])
-    config = from_dict(RLExperiment, raw)
-    trainer = MetaRLTrainer(config)
+    config, trainer = build(overrides)
     trainer.train_iteration(0, iteration_rng(0, 0))  # warm-up: allocations, thread pools
     records = []
     for iteration in range(1, iterations + 1):
@@ -50,6 +70,66 @@ def measure(overrides: list[str], iterations: int) -> dict:
         "seconds_per_iteration": mean["wall_s"],
         "env_steps_per_s": steps_per_iteration / mean["wall_s"],
         "seconds": {phase: mean[phase] for phase in PHASES},
+        **_setting(config),
+    }
+
+
+def fisher_ab(overrides: list[str], repeats: int) -> dict:
+    """Seconds of the TRPO direction with each KL Hessian product, interleaved on one meta-batch."""
+    config, trainer = build(overrides)
+    learner = trainer.learner
+    assert isinstance(learner, MAMLRL) and learner.outer == "trpo"
+    rng = iteration_rng(0, 0)
+    tasks = trainer.tasks.sample(config.agent.meta_batch_size, rng)
+    simulator = make_simulator(config, tasks, config.agent.rollouts, seed=int(rng.integers(2**31)))
+    sampler = RolloutSampler(simulator, len(tasks), config.env.horizon)
+    result = trainer.adaptation.run(sampler, trainer.params, config.agent.inner_steps, rng)
+    support, query = result.episodes[:-1], result.episodes[-1]
+    seconds: dict[str, list[float]] = {product: [] for product in PRODUCTS}
+    directions = {}
+    for _ in range(repeats + 1):  # the first round warms up
+        for product in PRODUCTS:
+            learner.trpo = dataclasses.replace(learner.trpo, fisher_product=product)
+            started = time.perf_counter()
+            directions[product] = trpo_direction(learner, support, query)
+            seconds[product].append(time.perf_counter() - started)
+    reference, fast = directions["double_backward"], directions["gauss_newton"]
+    ratios = [a / b for a, b in zip(*(seconds[p][1:] for p in PRODUCTS), strict=True)]
+    return {
+        "family": config.env.family,
+        "tasks": config.agent.meta_batch_size,
+        "rollouts": config.agent.rollouts,
+        "horizon": config.env.horizon,
+        "fisher_fraction": config.trpo.fisher_fraction,
+        "repeats": repeats,
+        "direction_s": {p: float(np.median(seconds[p][1:])) for p in PRODUCTS},
+        "direction_s_all": {p: seconds[p][1:] for p in PRODUCTS},
+        "speedup_median": float(np.median(ratios)),
+        "direction_relative_difference": float((fast - reference).norm() / reference.norm()),
+        **_setting(config),
+    }
+
+
+def trpo_direction(learner: MAMLRL, support: list, query) -> torch.Tensor:
+    """What ``meta_grad_s`` times: the objective, its gradient and the CG solve."""
+    params = list(learner.params.values())
+    losses, metrics = learner.objective(support, SurrogateQuery(query))
+    curvature = learner.curvature(support, query, metrics["kl"].mean())
+    gradient = torch.cat(
+        [g.reshape(-1) for g in torch.autograd.grad(losses.mean(), params, retain_graph=True)]
+    )
+    damping = learner.trpo.cg_damping
+    return conjugate_gradient(lambda v: curvature(v) + damping * v, gradient, learner.trpo.cg_iters)
+
+
+def _setting(config: RLExperiment) -> dict:
+    return {
+        "hidden": list(config.policy.hidden),
+        "inner_steps": config.agent.inner_steps,
+        "cg_iters": config.trpo.cg_iters,
+        "fisher_product": config.trpo.fisher_product,
+        "torch_threads": torch.get_num_threads(),
+        "load_average": list(os.getloadavg()),
     }
 
 
@@ -58,14 +138,24 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=3, help="timed meta-iterations")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--reference", action="store_true", help="pytorch-maml-rl's config (2x64 policy)"
+    )
+    parser.add_argument(
+        "--fisher-ab", type=int, default=0, metavar="N", help="A/B the KL products, N rounds"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
-    result = measure(args.set, args.iterations)
+    overrides = (REFERENCE if args.reference else []) + args.set
+    if args.fisher_ab:
+        result = fisher_ab(overrides, args.fisher_ab)
+    else:
+        result = measure(overrides, args.iterations)
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
-    if args.json:
+    if args.json or args.fisher_ab:
         print(text)
     else:
         print(

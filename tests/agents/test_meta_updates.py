@@ -8,7 +8,12 @@ from metarl.agents.losses import ActionDistribution, SurrogateQuery
 from metarl.agents.maml import MAMLRL
 from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
 from metarl.agents.reptile import ReptileRL, ReptileSettings
-from metarl.agents.trpo import TRPOSettings, conjugate_gradient, trpo_step
+from metarl.agents.trpo import (
+    TRPOSettings,
+    conjugate_gradient,
+    kl_hessian_vector_product,
+    trpo_step,
+)
 from metarl.core import InnerLoop, InnerLoopConfig, module_params
 
 pytestmark = pytest.mark.usefixtures("double_precision")
@@ -114,7 +119,7 @@ def test_trpo_step_on_quadratic_kl_is_the_scaled_natural_gradient():
         return loss, kl * (1 - 1e-9)  # the boundary itself counts as inside
 
     loss, kl = loss_and_kl(x)
-    result = trpo_step([x], loss, kl, evaluate, settings)
+    result = trpo_step([x], loss, kl_hessian_vector_product(kl, [x]), evaluate, settings)
     natural = torch.linalg.solve(fisher, g)
     expected = -natural * torch.sqrt(2 * settings.max_kl / (g @ natural))
     torch.testing.assert_close(x.detach(), expected)
@@ -131,7 +136,7 @@ def test_trpo_line_search_backtracks_into_the_trust_region():
     def evaluate() -> tuple[torch.Tensor, torch.Tensor]:
         return g @ x, 2.0 * (0.5 * x @ fisher @ x)  # the true KL is twice the quadratic model
 
-    result = trpo_step([x], g @ x, 0.5 * x @ fisher @ x, evaluate, settings)
+    result = trpo_step([x], g @ x, lambda v: fisher @ v, evaluate, settings)
     assert 0 < result["step_fraction"] < 1
     assert result["kl_after"] <= settings.max_kl
     assert result["loss_after"] < result["loss_before"]

@@ -1,0 +1,75 @@
+"""The evaluation protocol: a per-step test-time step-size schedule, the baselines' step size
+searched on training tasks, env-step counts and the rollout budget recorded."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from metarl.agents.config import RLExperiment
+from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
+from metarl.agents.schedule import scheduled
+from metarl.agents.trainer import MetaRLTrainer
+from metarl.cli import main
+from metarl.config import apply_overrides, from_dict, read_toml
+from metarl.core import InnerLoop, InnerLoopConfig
+
+CONFIGS = Path(__file__).resolve().parents[2] / "experiments"
+TINY = [
+    "agent.meta_batch_size=3",
+    "agent.rollouts=2",
+    "env.horizon=12",
+    "policy.hidden=[8]",
+    "eval.tasks=3",
+]
+
+
+def test_schedule_takes_its_step_sizes_in_turn_and_reuses_the_last():
+    params = {"w": torch.tensor([1.0, -2.0])}
+    inner = InnerLoop(params, InnerLoopConfig(steps=1, lr=0.1, first_order=True))
+    loop = scheduled(inner, [0.1, 0.05])
+    assert loop.config.first_order
+    grad = torch.tensor([2.0, -4.0])  # of the loss sum(w**2) at w = [1, -2]
+
+    def loss(p, _):
+        return (p["w"] ** 2).sum()
+
+    w = params
+    for k, alpha in enumerate([0.1, 0.05, 0.05]):
+        expected = w["w"] - alpha * 2 * w["w"]
+        w = loop.step(w, loss, None, k)
+        torch.testing.assert_close(w["w"], expected)
+    torch.testing.assert_close(loop.step(params, loss, None, 0)["w"], params["w"] - 0.1 * grad)
+    assert scheduled(inner, []) is inner
+
+
+def test_eval_schedule_changes_only_the_later_steps():
+    raw = apply_overrides(read_toml(CONFIGS / "navigation2d_maml.toml"), TINY)
+    config = from_dict(RLExperiment, raw)
+    policy = MetaRLTrainer(config).policy
+    tasks = evaluation_tasks(config, "test", 3)
+    constant = adaptation_returns(config, policy, tasks, 2, 2, seed=1, inner_lr=[0.1])
+    schedule = adaptation_returns(config, policy, tasks, 2, 2, seed=1, inner_lr=[0.1, 0.05])
+    default = adaptation_returns(config, policy, tasks, 2, 2, seed=1)  # agent.inner_lr = 0.1
+    np.testing.assert_array_equal(constant, default)
+    np.testing.assert_array_equal(constant[:, :2], schedule[:, :2])
+    assert not np.array_equal(constant[:, 2], schedule[:, 2])
+
+
+def test_evaluate_searches_the_baseline_step_size_on_training_tasks(tmp_path):
+    run_dir = tmp_path / "maml"
+    sets = [arg for item in TINY for arg in ("--set", item)]
+    sets += ["--set", "eval.baseline_lr_grid=[0.01, 0.5]", "--set", "eval.inner_lr=[0.1, 0.05]"]
+    sets += ["--set", "eval.lr_search_tasks=2"]
+    train = ["train", str(CONFIGS / "navigation2d_maml.toml"), "--iterations", "1"]
+    assert main([*train, "--run-dir", str(run_dir), *sets]) == 0
+    assert main(["evaluate", str(run_dir), "--steps", "1"]) == 0
+    result = json.loads((run_dir / "evaluation.json").read_text())
+    assert result["rollouts_per_step"] == 2  # agent.rollouts: the training budget
+    assert result["eval_inner_lr"] == [0.1, 0.05]
+    assert result["env_steps"] == 2 * 3 * 2 * 12  # one iteration: support + query rollouts
+    search = result["baselines"]["random_init"]["lr_search"]
+    assert search["grid"] == [0.01, 0.5] and search["train_tasks"] == 2
+    best = int(np.argmax(search["mean_return_after_steps"]))
+    assert search["inner_lr"] == search["grid"][best]
