@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from metarl.agents.episodes import Episodes, with_advantages
+from metarl.agents.guards import check_episodes
 from metarl.agents.losses import reinforce_loss
 from metarl.agents.policies import TaskPolicies
 from metarl.agents.sampler import RolloutSampler
@@ -63,10 +64,17 @@ class Adaptation:
         self.baseline_reg = baseline_reg
 
     def sample(
-        self, sampler: RolloutSampler, params: Params, batched: bool, rng: np.random.Generator
+        self,
+        sampler: RolloutSampler,
+        params: Params,
+        batched: bool,
+        rng: np.random.Generator,
+        where: str,
     ) -> Episodes:
-        """Rollouts of ``params`` with their advantages."""
+        """Rollouts of ``params`` with their advantages; non-finite rollouts raise
+        :class:`~metarl.errors.NonFiniteError` naming ``where``, before any baseline is fit."""
         episodes = sampler.sample(self.policies, params, batched, rng)
+        check_episodes(episodes, where)
         return with_advantages(episodes, self.gamma, self.gae_lambda, self.baseline_reg)
 
     def run(
@@ -76,14 +84,17 @@ class Adaptation:
         steps: int,
         rng: np.random.Generator,
         sample_adapted: bool = True,
+        label: str = "rollouts",
     ) -> AdaptationResult:
-        """Adapt ``params`` to each of the sampler's tasks with ``steps`` inner steps."""
+        """Adapt ``params`` to each of the sampler's tasks with ``steps`` inner steps; ``label``
+        names the rollouts in errors."""
         seconds = {"sample": 0.0, "inner": 0.0}
         episodes: list[Episodes] = []
         batched = False
         for step in range(steps + int(sample_adapted)):
             started = time.perf_counter()
-            episodes.append(self.sample(sampler, params, batched, rng))
+            where = f"{label}, adaptation step {step}"
+            episodes.append(self.sample(sampler, params, batched, rng, where))
             seconds["sample"] += time.perf_counter() - started
             if step == steps:
                 break

@@ -55,7 +55,7 @@ def adaptation_returns(
         rng = np.random.default_rng([seed, index])
         simulator = make_simulator(config, [task], rollouts, seed=0)
         sampler = RolloutSampler(simulator, 1, config.env.horizon)
-        result = adaptation.run(sampler, params, steps, rng)
+        result = adaptation.run(sampler, params, steps, rng, label="evaluation rollouts")
         returns = [episodes.episode_returns().mean(1) for episodes in result.episodes]
         curves.append(np.stack([r.double().numpy() for r in returns], axis=1))
     return np.concatenate(curves)

@@ -16,7 +16,6 @@ import torch
 
 from metarl.agents.adaptation import Adaptation
 from metarl.agents.config import RLExperiment
-from metarl.agents.guards import check_episodes
 from metarl.agents.maml import MAMLRL
 from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
 from metarl.agents.reptile import ReptileRL
@@ -108,9 +107,13 @@ class MetaRLTrainer:
         sampler = RolloutSampler(simulator, len(tasks), self.config.env.horizon)
         is_reptile = isinstance(self.learner, ReptileRL)
         result = self.adaptation.run(
-            sampler, self.params, agent.inner_steps, rng, sample_adapted=not is_reptile
+            sampler,
+            self.params,
+            agent.inner_steps,
+            rng,
+            sample_adapted=not is_reptile,
+            label="meta-training rollouts",
         )
-        check_episodes(result.episodes, "meta-training rollouts")
         if isinstance(self.learner, ReptileRL):
             summary = self.learner.step(result.adapted)
         else:

@@ -53,7 +53,7 @@ def test_huge_actions_are_clipped_and_the_rollouts_stay_finite(trainer):
     assert float(episodes.actions.abs().min()) >= 1e29  # the policy really asked for them
     assert bool(episodes.observations.isfinite().all())
     assert bool(episodes.rewards.isfinite().all())
-    check_episodes([episodes], "test")
+    check_episodes(episodes, "test")
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf])
