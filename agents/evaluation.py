@@ -7,12 +7,14 @@ with the same environment seeds, so their curves differ only by the initial poli
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 from tqdm import tqdm
 
 from metarl.agents.config import RLExperiment
 from metarl.agents.policies import GaussianMLPPolicy
-from metarl.agents.sampler import RolloutSampler
+from metarl.agents.sampler import RolloutSampler, Simulator
 from metarl.agents.trainer import build_adaptation, make_simulator, task_distribution
 from metarl.core import module_params
 from metarl.envs import Task
@@ -23,6 +25,24 @@ def evaluation_tasks(config: RLExperiment, split: str, n_tasks: int) -> list[Tas
     families have two tasks; their repeats differ in their rollouts)."""
     tasks = task_distribution(config).split(split)  # type: ignore[arg-type]
     return [tasks[i % len(tasks)] for i in range(n_tasks)]
+
+
+def task_sampler(config: RLExperiment, simulator: Simulator, n_tasks: int) -> RolloutSampler:
+    """The config's rollout sampler for ``n_tasks`` tasks on ``simulator`` (evaluation and
+    ``metarl render`` both sample through it)."""
+    return RolloutSampler(simulator, n_tasks, config.env.horizon)
+
+
+def adaptation_chunks(
+    config: RLExperiment, tasks: list[Task], rollouts: int, seed: int
+) -> Iterator[tuple[list[Task], RolloutSampler, list[int]]]:
+    """The chunks of ``tasks`` that adapt together (the config's meta-batch size), each with its
+    sampler (``rollouts`` envs per task) and the seed of its generator, ``[seed, chunk]``."""
+    chunk = config.agent.meta_batch_size
+    for index, start in enumerate(range(0, len(tasks), chunk)):
+        batch = tasks[start : start + chunk]
+        simulator = make_simulator(config, batch, rollouts, seed=0)
+        yield batch, task_sampler(config, simulator, len(batch)), [seed, index]
 
 
 def adaptation_returns(
@@ -41,15 +61,10 @@ def adaptation_returns(
     """
     adaptation = build_adaptation(config, policy)
     params = module_params(policy)
-    chunk = config.agent.meta_batch_size
     curves = []
     with tqdm(total=len(tasks), desc=label, unit="task", dynamic_ncols=True) as bar:
-        for index, start in enumerate(range(0, len(tasks), chunk)):
-            batch = tasks[start : start + chunk]
-            rng = np.random.default_rng([seed, index])
-            simulator = make_simulator(config, batch, rollouts, seed=0)
-            sampler = RolloutSampler(simulator, len(batch), config.env.horizon)
-            result = adaptation.run(sampler, params, steps, rng)
+        for batch, sampler, chunk_seed in adaptation_chunks(config, tasks, rollouts, seed):
+            result = adaptation.run(sampler, params, steps, np.random.default_rng(chunk_seed))
             returns = [episodes.episode_returns().mean(1) for episodes in result.episodes]
             curves.append(np.stack([r.double().numpy() for r in returns], axis=1))
             bar.update(len(batch))
