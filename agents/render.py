@@ -9,7 +9,9 @@ the path of a family with a 2D view (:mod:`metarl.envs.views`).
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,16 +123,22 @@ class RecordingSimulator:
 
     @staticmethod
     def _frame(env: gymnasium.Env) -> np.ndarray:
-        try:
-            frame = env.render()
-        except Exception as error:  # the GL backend fails on its first use, in many ways
-            backend = os.environ.get("MUJOCO_GL", "auto")
-            raise RenderError(
-                f"MuJoCo cannot render with MUJOCO_GL={backend} ({type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else 'no details'}); install EGL "
-                "(e.g. libegl1) or set MUJOCO_GL=osmesa or MUJOCO_GL=glfw"
-            ) from None
-        return np.asarray(frame)
+        quiet, sys.unraisablehook = sys.unraisablehook, lambda _: None
+        try:  # gymnasium's half-built viewer complains when it is collected: keep that quiet
+            try:
+                return np.asarray(env.render())
+            except Exception as error:  # the GL backend fails on its first use, in many ways
+                reason = (
+                    f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else '-'}"
+                )
+            gc.collect()
+        finally:
+            sys.unraisablehook = quiet
+        raise RenderError(
+            f"MuJoCo cannot render with MUJOCO_GL={os.environ.get('MUJOCO_GL')} ({reason}); "
+            "install EGL (e.g. libegl1) or set MUJOCO_GL to a backend that works here "
+            "(egl, osmesa, glfw)"
+        )
 
     def close(self) -> None:
         for env in self.envs:
