@@ -135,3 +135,15 @@ def test_tasks_file_of_another_family_is_refused(
     assert main(["render", str(run), "--tasks-file", str(tasks), "--out", str(out)]) == 2
     assert "tasks.jsonl:1:" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_mp4_has_one_frame_per_step(tmp_path: Path) -> None:
+    pytest.importorskip("imageio_ffmpeg", reason="the render extra (imageio-ffmpeg) is absent")
+    import imageio.v3 as iio
+
+    config = tiny_config("navigation2d_maml.toml", horizon=6)
+    policy = build_policy(config, task_distribution(config).split("train"))
+    out = render(config, policy, RenderOptions(out=tmp_path / "nav.mp4", steps=(0, 2), tasks=1))
+    video = iio.imread(out)
+    assert video.shape[0] == 7  # the start and one frame per step
+    assert video.shape[1] % 16 == 0 and video.shape[2] >= 2 * FRAME_SIZE[0] + GAP
