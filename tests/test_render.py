@@ -8,10 +8,19 @@ import pytest
 from PIL import Image
 
 from metarl.agents.config import RLExperiment
-from metarl.agents.render import FRAME_SIZE, RenderError, RenderOptions, render, task_label
-from metarl.agents.trainer import build_policy, task_distribution
+from metarl.agents.evaluation import adaptation_chunks, adaptation_returns, evaluation_tasks
+from metarl.agents.render import (
+    FRAME_SIZE,
+    RenderError,
+    RenderOptions,
+    adapted_params,
+    render,
+    task_label,
+)
+from metarl.agents.trainer import build_adaptation, build_policy, task_distribution
 from metarl.cli import main
 from metarl.config import apply_overrides, from_dict, read_toml, to_dict
+from metarl.core import module_params
 from metarl.envs import Task
 from metarl.envs.views import PlaneView, plane_view
 from metarl.media import GAP, LINE_HEIGHT, plane_picture
@@ -147,3 +156,20 @@ def test_mp4_has_one_frame_per_step(tmp_path: Path) -> None:
     video = iio.imread(out)
     assert video.shape[0] == 7  # the start and one frame per step
     assert video.shape[1] % 16 == 0 and video.shape[2] >= 2 * FRAME_SIZE[0] + GAP
+
+
+def test_adapted_params_are_the_evaluations(tmp_path: Path) -> None:
+    """The policy after one step acts exactly as in `metarl evaluate`: sampled with the chunk's
+    generator after the step-0 rollouts, it gives the evaluation's step-1 returns."""
+    config = tiny_config("navigation2d_maml.toml", horizon=10)
+    policy = build_policy(config, task_distribution(config).split("train"))
+    tasks = evaluation_tasks(config, "test", 2)
+    expected = adaptation_returns(config, policy, tasks, 1, 2, seed=7)
+    (_, after_one) = adapted_params(config, policy, tasks, [0, 1], 2, seed=7)
+    adaptation = build_adaptation(config, policy)
+    ((_, sampler, chunk_seed),) = adaptation_chunks(config, tasks, 2, 7)
+    rng = np.random.default_rng(chunk_seed)
+    adaptation.sample(sampler, module_params(policy), False, rng)
+    episodes = adaptation.sample(sampler, after_one, True, rng)
+    np.testing.assert_allclose(episodes.episode_returns().mean(1).double().numpy(), expected[:, 1])
+    assert not np.allclose(expected[:, 0], expected[:, 1])
