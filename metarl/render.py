@@ -7,16 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from metarl.envs import Task, validate_task
 from metarl.errors import ConfigError, MetarlError, RunDirError
 from metarl.experiment import resolve_config
 from metarl.media import check_output
 from metarl.runs import RunDir
 
 
-def read_tasks_file(path: Path, family: str) -> list:
+def read_tasks_file(path: Path, family: str) -> list[Task]:
     """The tasks in ``path`` (one ``Task.to_json`` line each), all of ``family``."""
-    from metarl.envs import Task, validate_task
-
     if not path.is_file():
         raise ConfigError(f"--tasks-file {path} not found")
     lines = [line for line in path.read_text().splitlines() if line.strip()]
