@@ -7,14 +7,15 @@ with the same environment seeds, so their curves differ only by the initial poli
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from tqdm import tqdm
 
+from metarl.agents.adaptation import Adaptation
 from metarl.agents.config import RLExperiment
 from metarl.agents.policies import GaussianMLPPolicy
-from metarl.agents.sampler import RolloutSampler
+from metarl.agents.sampler import RolloutSampler, Simulator
 from metarl.agents.schedule import scheduled
 from metarl.agents.trainer import build_adaptation, make_simulator, task_distribution
 from metarl.core import module_params
@@ -28,6 +29,34 @@ def evaluation_tasks(config: RLExperiment, split: str, n_tasks: int) -> list[Tas
     return [tasks[i % len(tasks)] for i in range(n_tasks)]
 
 
+def task_sampler(config: RLExperiment, simulator: Simulator, n_tasks: int) -> RolloutSampler:
+    """The config's rollout sampler for ``n_tasks`` tasks on ``simulator`` (evaluation and
+    ``metarl render`` both sample through it)."""
+    return RolloutSampler(simulator, n_tasks, config.env.horizon)
+
+
+def adaptation_chunks(
+    config: RLExperiment, tasks: list[Task], rollouts: int, seed: int
+) -> Iterator[tuple[list[Task], RolloutSampler, list[int]]]:
+    """The tasks one at a time, each with its sampler (``rollouts`` envs) and the seed of its
+    generator, ``[seed, index]``: a task's curve depends on the seed and its index only, not on
+    how many tasks are evaluated or on the meta-batch size."""
+    for index, task in enumerate(tasks):
+        simulator = make_simulator(config, [task], rollouts, seed=0)
+        yield [task], task_sampler(config, simulator, 1), [seed, index]
+
+
+def evaluation_adaptation(
+    config: RLExperiment, policy: GaussianMLPPolicy, inner_lr: Sequence[float] | None = None
+) -> Adaptation:
+    """The config's adaptation whose step ``k`` takes step size ``inner_lr[k]`` (default:
+    ``config.eval.inner_lr``; empty: ``config.agent.inner_lr``)."""
+    adaptation = build_adaptation(config, policy)
+    schedule = config.eval.inner_lr if inner_lr is None else inner_lr
+    adaptation.inner = scheduled(adaptation.inner, schedule)
+    return adaptation
+
+
 def adaptation_returns(
     config: RLExperiment,
     policy: GaussianMLPPolicy,
@@ -38,24 +67,16 @@ def adaptation_returns(
     label: str = "evaluate",
     inner_lr: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """Mean episode return of each task after 0..``steps`` inner steps, ``[tasks, steps + 1]``.
-
-    Each task runs on its own, drawing its environment seeds and action noise from
-    ``default_rng([seed, index])``: its curve depends on the seed and its index only, not on how
-    many tasks are evaluated or on the meta-batch size.
-    Step ``k`` takes step size ``inner_lr[k]`` (default: ``config.eval.inner_lr``; empty:
-    ``config.agent.inner_lr``).
-    """
-    adaptation = build_adaptation(config, policy)
-    schedule = config.eval.inner_lr if inner_lr is None else inner_lr
-    adaptation.inner = scheduled(adaptation.inner, schedule)
+    """Mean episode return of each task after 0..``steps`` inner steps, ``[tasks, steps + 1]``,
+    adapted by :func:`evaluation_adaptation` on :func:`adaptation_chunks`."""
+    adaptation = evaluation_adaptation(config, policy, inner_lr)
     params = module_params(policy)
     curves = []
-    for index, task in enumerate(tqdm(tasks, desc=label, unit="task", dynamic_ncols=True)):
-        rng = np.random.default_rng([seed, index])
-        simulator = make_simulator(config, [task], rollouts, seed=0)
-        sampler = RolloutSampler(simulator, 1, config.env.horizon)
-        result = adaptation.run(sampler, params, steps, rng, label="evaluation rollouts")
-        returns = [episodes.episode_returns().mean(1) for episodes in result.episodes]
-        curves.append(np.stack([r.double().numpy() for r in returns], axis=1))
+    with tqdm(total=len(tasks), desc=label, unit="task", dynamic_ncols=True) as bar:
+        for batch, sampler, task_seed in adaptation_chunks(config, tasks, rollouts, seed):
+            rng = np.random.default_rng(task_seed)
+            result = adaptation.run(sampler, params, steps, rng, label="evaluation rollouts")
+            returns = [episodes.episode_returns().mean(1) for episodes in result.episodes]
+            curves.append(np.stack([r.double().numpy() for r in returns], axis=1))
+            bar.update(len(batch))
     return np.concatenate(curves)

@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from metarl.envs.task_env import TaskEnvMixin
 from metarl.envs.tasks import Task
+from metarl.envs.views import PlaneView
 
 MAX_ACTION = 0.1
 GOAL_TOLERANCE = 0.01
@@ -67,6 +68,12 @@ class Navigation2DEnv(TaskEnvMixin, gymnasium.Env):
             self._position, np.asarray(action), self.task_params["goal"]
         )
         return self._position.copy(), float(reward), bool(terminated), False, {}
+
+    @classmethod
+    def plane_view(cls, task: Task) -> PlaneView:
+        """The 2D-view hook: the observation is the position; the goal is marked."""
+        x, y = np.asarray(task.params["goal"], dtype=float)
+        return PlaneView(axes=(0, 1), bounds=(-0.6, 0.6, -0.6, 0.6), goal=(float(x), float(y)))
 
 
 class NavigationBatch:

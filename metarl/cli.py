@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   metarl train --resume runs/sinusoid_maml-20260101-120000 --iterations 4000
   metarl evaluate runs/sinusoid_maml-20260101-120000 --steps 10 --tasks 600
   metarl plot runs/a runs/b --out comparison.png
+  metarl render runs/navigation2d_maml-20260101-120000 --tasks 3 --steps 0 1 3 --out nav.png
   metarl envs
 """
 
@@ -113,6 +114,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot_parser.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
     plot_parser.add_argument("--out", type=Path, required=True, help="PNG file to write")
+
+    render_parser = commands.add_parser(
+        "render",
+        help="draw episodes of an RL run's policy before and after adapting",
+        description="Adapt the run's policy on held-out tasks as `metarl evaluate` does (same "
+        "chunks and seeds), record one episode per task after each listed step, and write them "
+        "as a grid (rows = tasks, columns = steps): MuJoCo camera frames (MUJOCO_GL, default "
+        "egl), or paths in the plane for families with a 2D view (Navigation2D).",
+    )
+    render_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    which_tasks = render_parser.add_mutually_exclusive_group()
+    which_tasks.add_argument(
+        "--tasks", type=int, default=2, help="the first N held-out tasks (default 2)"
+    )
+    which_tasks.add_argument(
+        "--tasks-file", type=Path, metavar="FILE", help="tasks as JSON lines (Task.to_json)"
+    )
+    render_parser.add_argument(
+        "--steps", type=int, nargs="+", default=[0, 1], help="adaptation steps (default 0 1)"
+    )
+    render_parser.add_argument("--seed", type=int, default=0, help="seeds the shown episodes")
+    render_parser.add_argument("--split", default="test", choices=["train", "test"])
+    render_parser.add_argument("--rollouts", type=int, help="rollouts per adaptation step")
+    render_parser.add_argument(
+        "--out", type=Path, required=True, help="file to write: .png, .gif or .mp4"
+    )
 
     commands.add_parser(
         "envs",
@@ -240,6 +267,22 @@ def command_plot(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def command_render(args: argparse.Namespace) -> None:
+    from metarl.render import render_run
+
+    out = render_run(
+        args.run_dir,
+        args.out,
+        tasks=args.tasks,
+        tasks_file=args.tasks_file,
+        steps=args.steps,
+        seed=args.seed,
+        split=args.split,
+        rollouts=args.rollouts,
+    )
+    print(f"wrote {out}")
+
+
 def command_envs(_: argparse.Namespace) -> None:
     from metarl.envs import list_families
 
@@ -254,6 +297,7 @@ COMMANDS = {
     "train": command_train,
     "evaluate": command_evaluate,
     "plot": command_plot,
+    "render": command_render,
     "envs": command_envs,
 }
 
