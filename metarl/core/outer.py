@@ -84,6 +84,8 @@ class MetaOptimizer:
             raise ConfigError(f"{algorithm} needs a first-order inner loop (first_order = true)")
         if algorithm == "reptile" and inner.config.step_size != "fixed":
             raise ConfigError("reptile cannot learn inner step sizes; use step_size = 'fixed'")
+        if algorithm == "reptile" and inner.config.rule != "sgd":
+            raise ConfigError("reptile cannot meta-train a learned inner rule; use rule = 'sgd'")
         if optimizer not in ("adam", "sgd"):
             raise ConfigError(f"unknown outer optimizer {optimizer!r}; choose 'adam' or 'sgd'")
         self.params = params
