@@ -78,6 +78,8 @@ class AgentConfig:
         gae_lambda: GAE λ (1: Monte-Carlo returns minus the baseline).
         baseline_reg: initial ridge coefficient of the linear feature baseline.
         vectorize: vmap over the tasks of a meta-batch (else loop over them; same results).
+        inner_rule: "sgd", or "learned" for the core's coordinate-wise LSTM optimizer
+            (Andrychowicz et al. 2016), meta-trained with θ (needs maml/fomaml with outer "ppo").
     """
 
     algorithm: Algorithm = "maml"
@@ -90,6 +92,7 @@ class AgentConfig:
     gae_lambda: float = 1.0
     baseline_reg: float = 1e-5
     vectorize: bool = True
+    inner_rule: Literal["sgd", "learned"] = "sgd"
 
     def __post_init__(self) -> None:
         require_at_least(self, 1, "meta_batch_size", "rollouts")
@@ -98,6 +101,12 @@ class AgentConfig:
             raise ConfigError(f"gamma and gae_lambda must lie in [0, 1]: {self}")
         if self.algorithm == "reptile" and self.inner_steps < 1:
             raise ConfigError("reptile needs inner_steps >= 1")
+        if self.inner_rule == "learned" and (
+            self.algorithm not in ("maml", "fomaml") or self.outer != "ppo"
+        ):
+            raise ConfigError(
+                "inner_rule = 'learned' needs algorithm maml/fomaml and outer = 'ppo'"
+            )
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from metarl.core.inner_loop import (
     PerStep,
     TaskLoss,
 )
-from metarl.core.outer import ALGORITHMS, MetaOptimizer, QueryFn, meta_objective, reptile_direction
 from metarl.core.learned_optimizer import CoordinateLSTM, preprocess_gradient
+from metarl.core.outer import ALGORITHMS, MetaOptimizer, QueryFn, meta_objective, reptile_direction
 from metarl.core.params import (
     STATE_PREFIX,
     Params,

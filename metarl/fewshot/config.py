@@ -12,6 +12,7 @@ from metarl.errors import ConfigError
 Dataset = Literal["sinusoid", "omniglot"]
 Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet"]
 StepSize = Literal["fixed", "per_parameter", "per_step"]
+InnerRule = Literal["sgd", "learned"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,10 @@ class LearnerConfig:
         inner_steps: inner SGD steps during meta-training.
         inner_step_size: override of the step-size kind; "per_step" gives MAML++'s learned
             per-step, per-layer rates. Default: "per_parameter" for metasgd, else "fixed".
+        inner_rule: "sgd", or "learned" for the coordinate-wise LSTM optimizer of Andrychowicz
+            et al. 2016 (maml/fomaml/anil), meta-trained through the unrolled inner loop.
+        truncation: with the learned rule, truncate backpropagation every this many inner
+            steps (0: through the whole unroll).
         hidden: hidden width (sinusoid MLP) or filters (Omniglot conv net).
         vectorize: vmap the meta-batch over tasks (else loop over tasks; same results).
     """
@@ -82,6 +87,8 @@ class LearnerConfig:
     inner_lr: float = 0.01
     inner_steps: int = 1
     inner_step_size: StepSize | None = None
+    inner_rule: InnerRule = "sgd"
+    truncation: int = 0
     hidden: int | None = None
     vectorize: bool = True
 
@@ -94,6 +101,11 @@ class LearnerConfig:
             raise ConfigError(f"inner_lr must be >= 0, got inner_lr={self.inner_lr}")
         if self.algorithm == "reptile" and self.inner_step_size not in (None, "fixed"):
             raise ConfigError("reptile learns no inner step sizes; drop inner_step_size")
+        if self.inner_rule == "learned" and self.algorithm not in ("maml", "fomaml", "anil"):
+            raise ConfigError(
+                f"inner_rule = 'learned' needs maml, fomaml or anil, not {self.algorithm}"
+            )
+        require_at_least(self, 0, "truncation")
 
 
 @dataclass(frozen=True)

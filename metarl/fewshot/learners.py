@@ -12,6 +12,9 @@ reptile    fixed α, first order (Nichol et al. 2018)                         θ
 anil       only the head adapts (Raghu et al. 2020)                          MAML
 metasgd    learned α per parameter entry (Li et al. 2017)                    MAML
 =========  ================================================================  ===================
+
+Any of maml, fomaml and anil can swap SGD for the core's learned LSTM rule
+(``inner_rule = "learned"``, Andrychowicz et al. 2016), meta-trained by the same outer update.
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ class GradientLearner:
             step_size=step_size,
             first_order=algorithm in ("fomaml", "reptile"),
             adapt_only=(head_prefix(model),) if algorithm == "anil" else (),
+            rule=config.inner_rule,
+            truncation=config.truncation,
         )
         self.model = model
         self.metric = metric
