@@ -30,6 +30,8 @@ class DataConfig:
         test_queries: queries of evaluation episodes (default: ``queries``).
         image_size: side of the resized Omniglot images.
         augment_rotations: add 90°/180°/270° rotations of each character as new classes.
+        protocol: Omniglot character split: "lake" (background / evaluation sets, 964 / 659) or
+            "vinyals" (1,200 / 423 of the pooled characters, the papers' protocol).
     """
 
     dataset: Dataset = "sinusoid"
@@ -42,6 +44,7 @@ class DataConfig:
     test_queries: int | None = None
     image_size: int = 28
     augment_rotations: bool = False
+    protocol: Literal["lake", "vinyals"] = "lake"
 
     def __post_init__(self) -> None:
         require_at_least(self, 1, "ways", "shots", "queries", "image_size")

@@ -43,6 +43,7 @@ class EpisodeSource:
             split,
             image_size=data.image_size,
             augment_rotations=data.augment_rotations,
+            protocol=data.protocol,
         )
         if self.ways > self.tasks.n_classes:
             raise DataError(
