@@ -10,7 +10,9 @@ from metarl.config import RunConfig, require_at_least
 from metarl.errors import ConfigError
 
 Dataset = Literal["sinusoid", "omniglot"]
-Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet"]
+Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "siamese"]
+METRIC_LEARNERS: tuple[str, ...] = ("protonet", "siamese")
+"""Learners that classify by comparing embeddings, with no inner loop and no N-way head."""
 StepSize = Literal["fixed", "per_parameter", "per_step"]
 InnerRule = Literal["sgd", "learned"]
 
@@ -67,7 +69,7 @@ class LearnerConfig:
 
     Attributes:
         algorithm: maml, fomaml, reptile, anil (adapts only the head), metasgd (learned
-            per-parameter inner rates) or protonet (no inner loop).
+            per-parameter inner rates), protonet or siamese (no inner loop; Omniglot only).
         meta_batch_size: tasks per outer update.
         outer_lr: outer learning rate (Reptile's ε with the "sgd" optimizer).
         outer_optimizer: "adam" or "sgd".
@@ -143,12 +145,14 @@ class FewShotExperiment:
     def __post_init__(self) -> None:
         if self.data.dataset == "omniglot" and self.data.data_dir is None:
             raise ConfigError("omniglot needs a data directory: pass --data-dir PATH/omniglot-py")
-        gradient_based = self.learner.algorithm != "protonet"
+        gradient_based = self.learner.algorithm not in METRIC_LEARNERS
+        if self.data.dataset == "sinusoid" and not gradient_based:
+            raise ConfigError(f"{self.learner.algorithm} classifies; it needs dataset = 'omniglot'")
         test_ways = self.data.episode_shape("test")[0]
         if self.data.dataset == "omniglot" and gradient_based and test_ways != self.data.ways:
             raise ConfigError(
                 f"{self.learner.algorithm} has a {self.data.ways}-way head; "
-                f"test_ways={test_ways} needs protonet"
+                f"test_ways={test_ways} needs protonet or siamese"
             )
 
     def replace(self, **sections: object) -> FewShotExperiment:
