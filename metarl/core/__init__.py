@@ -14,7 +14,14 @@ from metarl.core.inner_loop import (
     TaskLoss,
 )
 from metarl.core.learned_optimizer import CoordinateLSTM, preprocess_gradient
-from metarl.core.outer import ALGORITHMS, MetaOptimizer, QueryFn, meta_objective, reptile_direction
+from metarl.core.outer import (
+    ALGORITHMS,
+    MetaOptimizer,
+    QueryFn,
+    meta_objective,
+    multi_step_weights,
+    reptile_direction,
+)
 from metarl.core.params import (
     STATE_PREFIX,
     Params,
@@ -43,6 +50,7 @@ __all__ = [
     "meta_objective",
     "model_params",
     "module_params",
+    "multi_step_weights",
     "preprocess_gradient",
     "reptile_direction",
     "tree_index",

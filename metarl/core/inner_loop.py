@@ -104,6 +104,9 @@ class InnerLoop(nn.Module):
     def __init__(self, params: Mapping[str, Tensor], config: InnerLoopConfig) -> None:
         super().__init__()
         self.config = config
+        self.first_order = config.first_order
+        """Detach inner gradients; starts as configured and may be switched during training
+        (MAML++'s derivative-order annealing)."""
         self.adapted_names = [
             name
             for name in params
@@ -152,7 +155,7 @@ class InnerLoop(nn.Module):
         grads = torch.func.grad(loss_of_adapted)(adapted)
         updated = dict(params)
         for name, grad in grads.items():
-            if self.config.first_order:
+            if self.first_order:
                 grad = grad.detach()
             if self.rule is None:
                 updated[name] = adapted[name] - self.step_size(name, step) * grad

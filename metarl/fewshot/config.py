@@ -81,6 +81,14 @@ class LearnerConfig:
             et al. 2016 (maml/fomaml/anil), meta-trained through the unrolled inner loop.
         truncation: with the learned rule, truncate backpropagation every this many inner
             steps (0: through the whole unroll).
+        multi_step_loss: MAML++ multi-step loss: the query loss after every inner step, with
+            per-step weights annealed from uniform towards the last step over this many
+            meta-iterations; 0: off (the loss after the last step only).
+        first_order_iterations: MAML++ derivative-order annealing: first-order meta-gradients for
+            this many meta-iterations, then second order (maml, anil, metasgd); 0: off.
+        cosine_iterations: MAML++ cosine annealing of the outer lr from ``outer_lr`` to
+            ``min_outer_lr`` over this many meta-iterations; 0: constant.
+        min_outer_lr: the outer lr at the end of cosine annealing.
         hidden: hidden width (sinusoid MLP) or filters (Omniglot conv net).
         vectorize: vmap the meta-batch over tasks (else loop over tasks; same results).
     """
@@ -94,6 +102,10 @@ class LearnerConfig:
     inner_step_size: StepSize | None = None
     inner_rule: InnerRule = "sgd"
     truncation: int = 0
+    multi_step_loss: int = 0
+    first_order_iterations: int = 0
+    cosine_iterations: int = 0
+    min_outer_lr: float = 1e-5
     hidden: int | None = None
     vectorize: bool = True
 
@@ -110,7 +122,13 @@ class LearnerConfig:
             raise ConfigError(
                 f"inner_rule = 'learned' needs maml, fomaml or anil, not {self.algorithm}"
             )
-        require_at_least(self, 0, "truncation")
+        require_at_least(
+            self, 0, "truncation", "multi_step_loss", "first_order_iterations", "cosine_iterations"
+        )
+        if self.algorithm in ("reptile", "protonet", "siamese") and (
+            self.multi_step_loss or self.first_order_iterations
+        ):
+            raise ConfigError(f"{self.algorithm} has no MAML outer loss to anneal")
 
 
 @dataclass(frozen=True)
