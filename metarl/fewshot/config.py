@@ -90,6 +90,7 @@ class LearnerConfig:
             ``min_outer_lr`` over this many meta-iterations; 0: constant.
         min_outer_lr: the outer lr at the end of cosine annealing.
         hidden: hidden width (sinusoid MLP) or filters (Omniglot conv net).
+        strided: Omniglot conv net with MAML's stride-2 convolutions instead of max-pools.
         vectorize: vmap the meta-batch over tasks (else loop over tasks; same results).
     """
 
@@ -107,6 +108,7 @@ class LearnerConfig:
     cosine_iterations: int = 0
     min_outer_lr: float = 1e-5
     hidden: int | None = None
+    strided: bool = False
     vectorize: bool = True
 
     def __post_init__(self) -> None:

@@ -63,7 +63,7 @@ def build_model(config: FewShotExperiment) -> torch.nn.Module:
     hidden = config.learner.hidden
     if config.data.dataset == "sinusoid":
         return SinusoidMLP(hidden=hidden or 40)
-    return ConvNet(ways=config.data.ways, hidden=hidden or 64)
+    return ConvNet(ways=config.data.ways, hidden=hidden or 64, strided=config.learner.strided)
 
 
 class FewShotTrainer:
