@@ -81,6 +81,8 @@ class AgentConfig:
         gae_lambda: GAE λ (1: Monte-Carlo returns minus the baseline).
         baseline_reg: initial ridge coefficient of the linear feature baseline.
         vectorize: vmap over the tasks of a meta-batch (else loop over them; same results).
+        inner_rule: "sgd", or "learned" for the core's coordinate-wise LSTM optimizer
+            (Andrychowicz et al. 2016), meta-trained with θ (needs maml/fomaml with outer "ppo").
     """
 
     algorithm: Algorithm = "maml"
@@ -93,6 +95,7 @@ class AgentConfig:
     gae_lambda: float = 1.0
     baseline_reg: float = 1e-5
     vectorize: bool = True
+    inner_rule: Literal["sgd", "learned"] = "sgd"
 
     def __post_init__(self) -> None:
         require_at_least(self, 1, "meta_batch_size", "rollouts")
@@ -103,6 +106,12 @@ class AgentConfig:
             raise ConfigError(
                 f"{self.algorithm} adapts by inner steps; it needs agent.inner_steps >= 1, "
                 f"got {self.inner_steps}"
+            )
+        if self.inner_rule == "learned" and (
+            self.algorithm not in ("maml", "fomaml") or self.outer != "ppo"
+        ):
+            raise ConfigError(
+                "inner_rule = 'learned' needs algorithm maml/fomaml and outer = 'ppo'"
             )
 
 
@@ -154,3 +163,12 @@ class RLExperiment:
     reptile: ReptileSettings = field(default_factory=ReptileSettings)
     pretrain: PretrainSettings = field(default_factory=PretrainSettings)
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        if self.agent.inner_rule == "learned" and (
+            self.eval.inner_lr or self.eval.baseline_lr_grid
+        ):
+            raise ConfigError(
+                "eval.inner_lr and eval.baseline_lr_grid set SGD step sizes; "
+                "they cannot be used with agent.inner_rule = 'learned'"
+            )

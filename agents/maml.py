@@ -84,7 +84,9 @@ class MAMLRL:
         clip = self.ppo.clip if outer == "ppo" else None
         self.query_fn = surrogate(policies.call, clip)
         self.optimizer = (
-            torch.optim.Adam(params.values(), lr=self.ppo.lr) if outer == "ppo" else None
+            torch.optim.Adam([*params.values(), *inner.parameters()], lr=self.ppo.lr)
+            if outer == "ppo"
+            else None
         )
 
     def objective(
@@ -193,12 +195,16 @@ class MAMLRL:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """The outer optimizer's state (PPO's Adam moments; TRPO keeps none)."""
-        return {} if self.optimizer is None else {"optimizer": self.optimizer.state_dict()}
+        """The outer optimizer's state (PPO's Adam moments, and a learned inner rule; TRPO keeps
+        none)."""
+        if self.optimizer is None:
+            return {}
+        return {"optimizer": self.optimizer.state_dict(), "inner": self.inner.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if self.optimizer is not None:
             self.optimizer.load_state_dict(state["optimizer"])
+            self.inner.load_state_dict(state.get("inner", self.inner.state_dict()))
 
 
 def _first_episodes(episodes: Episodes, n: int) -> Episodes:

@@ -66,7 +66,10 @@ def build_adaptation(config: RLExperiment, policy: GaussianMLPPolicy) -> Adaptat
     inner = InnerLoop(
         module_params(policy),
         InnerLoopConfig(
-            steps=agent.inner_steps, lr=agent.inner_lr, first_order=agent.algorithm != "maml"
+            steps=agent.inner_steps,
+            lr=agent.inner_lr,
+            first_order=agent.algorithm != "maml",
+            rule=agent.inner_rule,
         ),
     )
     policies = TaskPolicies(policy, agent.vectorize)

@@ -7,17 +7,37 @@ and :mod:`metarl.core.outer`.
 from metarl.core.batching import map_tasks
 from metarl.core.inner_loop import (
     STEP_SIZE_KINDS,
+    UPDATE_RULES,
     InnerLoop,
     InnerLoopConfig,
     PerStep,
     TaskLoss,
 )
-from metarl.core.outer import ALGORITHMS, MetaOptimizer, QueryFn, meta_objective, reptile_direction
-from metarl.core.params import Params, make_functional, module_params, tree_index, tree_stack
+from metarl.core.learned_optimizer import CoordinateLSTM, preprocess_gradient
+from metarl.core.outer import (
+    ALGORITHMS,
+    MetaOptimizer,
+    QueryFn,
+    meta_objective,
+    multi_step_weights,
+    reptile_direction,
+)
+from metarl.core.params import (
+    STATE_PREFIX,
+    Params,
+    make_functional,
+    model_params,
+    module_params,
+    tree_index,
+    tree_stack,
+)
 
 __all__ = [
     "ALGORITHMS",
+    "STATE_PREFIX",
     "STEP_SIZE_KINDS",
+    "UPDATE_RULES",
+    "CoordinateLSTM",
     "InnerLoop",
     "InnerLoopConfig",
     "MetaOptimizer",
@@ -28,7 +48,10 @@ __all__ = [
     "make_functional",
     "map_tasks",
     "meta_objective",
+    "model_params",
     "module_params",
+    "multi_step_weights",
+    "preprocess_gradient",
     "reptile_direction",
     "tree_index",
     "tree_stack",

@@ -1,7 +1,12 @@
 """The inner loop: K steps of differentiable SGD on a task loss, over a chosen subset of parameters.
 
 Step sizes are fixed (MAML, Finn et al. 2017), learned per parameter entry (Meta-SGD, Li et al.
-2017) or learned per step and per tensor (MAML++ "LSLR", Antoniou et al. 2019). With
+2017) or learned per step and per tensor (MAML++ "LSLR", Antoniou et al. 2019). Instead of SGD
+the update can be a learned rule, the coordinate-wise LSTM of Andrychowicz et al. 2016
+(:mod:`metarl.core.learned_optimizer`), meta-trained with everything else by backpropagating
+through the unrolled inner loop, optionally truncated every ``truncation`` steps. Its per-task
+state rides in the parameter dict under :data:`~metarl.core.params.STATE_PREFIX` keys, so
+step-by-step callers need no change. With
 ``first_order`` the inner gradients are detached, which drops the second-order term of the
 meta-gradient (first-order MAML). The loop knows nothing about the task: it sees parameters,
 a loss ``task_loss(params, data) -> scalar`` and the data.
@@ -17,11 +22,14 @@ import torch
 from torch import Tensor, nn
 
 from metarl.core.batching import map_tasks
-from metarl.core.params import Params
+from metarl.core.learned_optimizer import CoordinateLSTM
+from metarl.core.params import STATE_PREFIX, Params, model_params
 from metarl.errors import ConfigError
 
 StepSizeKind = Literal["fixed", "per_parameter", "per_step"]
 STEP_SIZE_KINDS: tuple[str, ...] = ("fixed", "per_parameter", "per_step")
+UpdateRule = Literal["sgd", "learned"]
+UPDATE_RULES: tuple[str, ...] = ("sgd", "learned")
 
 TaskLoss = Callable[[Params, Any], Tensor]
 """``task_loss(params, data)``: a scalar loss of one task, differentiable in ``params``."""
@@ -43,6 +51,11 @@ class InnerLoopConfig:
         first_order: detach inner gradients (first-order MAML, also used by Reptile).
         adapt_only: name prefixes of the parameters that adapt (e.g. ``("head.",)`` for ANIL);
             empty means all parameters.
+        rule: "sgd", or "learned" for the coordinate-wise LSTM optimizer (Andrychowicz et al.
+            2016), which starts as SGD with step ``lr`` and learns a correction.
+        lstm_hidden: width of the learned rule's LSTM layers (20 in the paper).
+        truncation: with the learned rule, detach the parameters and the LSTM state every
+            ``truncation`` steps (truncated backpropagation through the unroll); 0: never.
     """
 
     steps: int = 1
@@ -50,6 +63,9 @@ class InnerLoopConfig:
     step_size: StepSizeKind = "fixed"
     first_order: bool = False
     adapt_only: tuple[str, ...] = ()
+    rule: UpdateRule = "sgd"
+    lstm_hidden: int = 20
+    truncation: int = 0
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -59,6 +75,15 @@ class InnerLoopConfig:
         if self.step_size not in STEP_SIZE_KINDS:
             raise ConfigError(
                 f"unknown inner step_size {self.step_size!r}; choose one of {STEP_SIZE_KINDS}"
+            )
+        if self.rule not in UPDATE_RULES:
+            raise ConfigError(f"unknown inner rule {self.rule!r}; choose one of {UPDATE_RULES}")
+        if self.rule == "learned" and self.step_size != "fixed":
+            raise ConfigError("the learned inner rule has its own step; use step_size = 'fixed'")
+        if self.lstm_hidden < 1 or self.truncation < 0:
+            raise ConfigError(
+                f"need lstm_hidden >= 1 and truncation >= 0, got {self.lstm_hidden}, "
+                f"{self.truncation}"
             )
 
 
@@ -79,6 +104,9 @@ class InnerLoop(nn.Module):
     def __init__(self, params: Mapping[str, Tensor], config: InnerLoopConfig) -> None:
         super().__init__()
         self.config = config
+        self.first_order = config.first_order
+        """Detach inner gradients; starts as configured and may be switched during training
+        (MAML++'s derivative-order annealing)."""
         self.adapted_names = [
             name
             for name in params
@@ -98,6 +126,9 @@ class InnerLoop(nn.Module):
             else:
                 continue
             self.step_sizes[_key(name)] = nn.Parameter(init)
+        self.rule = (
+            CoordinateLSTM(config.lr, config.lstm_hidden) if config.rule == "learned" else None
+        )
 
     def step_size(self, name: str, step: int) -> Tensor | float:
         """α for parameter ``name`` at inner step ``step`` (per-step sizes reuse the last one
@@ -110,19 +141,39 @@ class InnerLoop(nn.Module):
         return alpha
 
     def step(self, params: Params, task_loss: TaskLoss, data: Any, step: int = 0) -> Params:
-        """One SGD step ``θ' = θ − α ∇L(θ)`` on the adapted subset; vmappable."""
+        """One update of the adapted subset, ``θ' = θ − α ∇L(θ)`` or the learned rule's; vmappable.
+
+        With the learned rule the returned dict also holds the rule's state for the next step.
+        """
+        params = self._truncate(params, step)
         adapted = {name: params[name] for name in self.adapted_names}
+        weights = model_params(params)
 
         def loss_of_adapted(subset: Params) -> Tensor:
-            return task_loss({**params, **subset}, data)
+            return task_loss({**weights, **subset}, data)
 
         grads = torch.func.grad(loss_of_adapted)(adapted)
         updated = dict(params)
         for name, grad in grads.items():
-            if self.config.first_order:
+            if self.first_order:
                 grad = grad.detach()
-            updated[name] = adapted[name] - self.step_size(name, step) * grad
+            if self.rule is None:
+                updated[name] = adapted[name] - self.step_size(name, step) * grad
+                continue
+            key = STATE_PREFIX + name
+            state = params.get(key)
+            if state is None:
+                state = self.rule.initial_state(grad)
+            delta, updated[key] = self.rule(grad, state)
+            updated[name] = adapted[name] + delta
         return updated
+
+    def _truncate(self, params: Params, step: int) -> Params:
+        """Detached parameters and state at the start of each truncation window but the first."""
+        every = self.config.truncation
+        if self.rule is None or not every or step == 0 or step % every:
+            return params
+        return {name: p.detach() for name, p in params.items()}
 
     def adapt(
         self, params: Params, task_loss: TaskLoss, data: Any, steps: int | None = None
@@ -136,7 +187,7 @@ class InnerLoop(nn.Module):
             raise ValueError(f"PerStep data has {len(data)} entries for {steps} steps")
         for k in range(steps):
             params = self.step(params, task_loss, data[k] if isinstance(data, PerStep) else data, k)
-        return params
+        return model_params(params)
 
     def adapt_tasks(
         self,
@@ -149,7 +200,8 @@ class InnerLoop(nn.Module):
     ) -> Params:
         """Adapt every task of a meta-batch (``data`` has a leading task dimension).
 
-        Returns per-task adapted parameters with a leading task dimension. ``params_batched``
+        Returns per-task adapted parameters (without inner-rule state) with a leading task
+        dimension. ``params_batched``
         says whether ``params`` already differ per task (e.g. after earlier inner steps).
         """
         return map_tasks(

@@ -39,17 +39,45 @@ def meta_objective(
     support: Any,
     query: Any,
     vectorize: bool = True,
+    step_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Per-task query losses and metrics after adapting ``params`` on each task's support data.
 
     The losses stay differentiable in ``params`` (and in learned inner step sizes), through the
-    inner loop unless it is first-order. Returns ``(losses [n_tasks], metrics {name: [n_tasks]})``.
+    inner loop unless it is first-order. With ``step_weights`` (one per inner step) the loss is
+    MAML++'s multi-step loss ``Σ_k w_k L_query(θ_k)`` over the parameters after each step k =
+    1..K; metrics are always those after the last step. Returns ``(losses [n_tasks], metrics
+    {name: [n_tasks]})``.
     """
 
     def one_task(shared: Params, task_support: Any, task_query: Any) -> Any:
-        return query_fn(inner.adapt(shared, support_loss, task_support), task_query)
+        if step_weights is None:
+            return query_fn(inner.adapt(shared, support_loss, task_support), task_query)
+        if step_weights.shape != (inner.config.steps,):
+            raise ValueError(f"need {inner.config.steps} step weights, got {step_weights.shape}")
+        total, adapted = 0.0, shared
+        for k in range(inner.config.steps):
+            adapted = inner.step(adapted, support_loss, task_support, k)
+            loss, metrics = query_fn(adapted, task_query)
+            total = total + step_weights[k] * loss
+        return total, metrics
 
     return map_tasks(one_task, (params, support, query), (False, True, True), vectorize)
+
+
+def multi_step_weights(steps: int, progress: float, min_weight: float = 0.03) -> Tensor:
+    """MAML++'s annealed per-step loss weights (Antoniou et al. 2019, §4 "MSL").
+
+    Uniform ``1/K`` at ``progress = 0``; the weights of steps 1..K−1 fall linearly to
+    ``min_weight / K`` and the last step's rises to ``1 − (K−1)·min_weight/K`` at
+    ``progress = 1`` (the fraction of the annealing period done), as in the authors' code.
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    floor = min_weight / steps
+    early = max(1.0 / steps - progress / steps, floor)
+    weights = torch.full((steps,), early)
+    weights[-1] = 1.0 - (steps - 1) * early
+    return weights
 
 
 def reptile_direction(params: Params, adapted: Params) -> Params:
@@ -84,6 +112,8 @@ class MetaOptimizer:
             raise ConfigError(f"{algorithm} needs a first-order inner loop (first_order = true)")
         if algorithm == "reptile" and inner.config.step_size != "fixed":
             raise ConfigError("reptile cannot learn inner step sizes; use step_size = 'fixed'")
+        if algorithm == "reptile" and inner.config.rule != "sgd":
+            raise ConfigError("reptile cannot meta-train a learned inner rule; use rule = 'sgd'")
         if optimizer not in ("adam", "sgd"):
             raise ConfigError(f"unknown outer optimizer {optimizer!r}; choose 'adam' or 'sgd'")
         self.params = params
@@ -95,9 +125,17 @@ class MetaOptimizer:
         self.optimizer = optimizer_class(trained, lr=outer_lr)
 
     def step(
-        self, support_loss: TaskLoss, query_fn: QueryFn, support: Any, query: Any
+        self,
+        support_loss: TaskLoss,
+        query_fn: QueryFn,
+        support: Any,
+        query: Any,
+        step_weights: Tensor | None = None,
     ) -> dict[str, float]:
-        """One outer update from a meta-batch; returns the mean query loss and metrics."""
+        """One outer update from a meta-batch; returns the mean query loss and metrics.
+
+        ``step_weights``: MAML++'s multi-step loss weights (see :func:`meta_objective`).
+        """
         self.optimizer.zero_grad(set_to_none=True)
         if self.algorithm == "reptile":
             with torch.no_grad():
@@ -111,7 +149,14 @@ class MetaOptimizer:
                     self.params[name].grad = -delta
         else:
             losses, metrics = meta_objective(
-                self.params, self.inner, support_loss, query_fn, support, query, self.vectorize
+                self.params,
+                self.inner,
+                support_loss,
+                query_fn,
+                support,
+                query,
+                self.vectorize,
+                step_weights,
             )
             losses.mean().backward()
         self.optimizer.step()

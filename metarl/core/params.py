@@ -12,6 +12,15 @@ from torch.utils import _pytree as pytree
 Params = dict[str, Tensor]
 """Named parameters, as ``nn.Module.named_parameters()`` gives them."""
 
+STATE_PREFIX = "inner_state:"
+"""Keys of a ``Params`` dict that start with this carry a learned inner rule's per-task state
+(e.g. LSTM hidden states) from one inner step to the next; models never see them."""
+
+
+def model_params(params: Mapping[str, Tensor]) -> Params:
+    """``params`` without the inner-rule state entries (see :data:`STATE_PREFIX`)."""
+    return {name: p for name, p in params.items() if not name.startswith(STATE_PREFIX)}
+
 
 def module_params(model: nn.Module) -> Params:
     """The module's parameters as a name → tensor dict (the tensors themselves, not copies)."""
@@ -21,11 +30,12 @@ def module_params(model: nn.Module) -> Params:
 def make_functional(model: nn.Module) -> Callable[[Params, Any], Any]:
     """A function ``f(params, *inputs)`` that runs ``model`` with the given parameters.
 
-    Buffers stay those of the model. Works under ``torch.func.grad`` and ``torch.func.vmap``.
+    Buffers stay those of the model; inner-rule state entries of ``params`` are ignored. Works
+    under ``torch.func.grad`` and ``torch.func.vmap``.
     """
 
     def call(params: Mapping[str, Tensor], *inputs: Any) -> Any:
-        return torch.func.functional_call(model, dict(params), inputs)
+        return torch.func.functional_call(model, model_params(params), inputs)
 
     return call
 

@@ -10,8 +10,11 @@ from metarl.config import RunConfig, require_at_least
 from metarl.errors import ConfigError
 
 Dataset = Literal["sinusoid", "omniglot"]
-Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet"]
+Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet", "siamese"]
+METRIC_LEARNERS: tuple[str, ...] = ("protonet", "siamese")
+"""Learners that classify by comparing embeddings, with no inner loop and no N-way head."""
 StepSize = Literal["fixed", "per_parameter", "per_step"]
+InnerRule = Literal["sgd", "learned"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,8 @@ class DataConfig:
         test_queries: queries of evaluation episodes (default: ``queries``).
         image_size: side of the resized Omniglot images.
         augment_rotations: add 90°/180°/270° rotations of each character as new classes.
+        protocol: Omniglot character split: "lake" (background / evaluation sets, 964 / 659) or
+            "vinyals" (1,200 / 423 of the pooled characters, the papers' protocol).
     """
 
     dataset: Dataset = "sinusoid"
@@ -41,6 +46,7 @@ class DataConfig:
     test_queries: int | None = None
     image_size: int = 28
     augment_rotations: bool = False
+    protocol: Literal["lake", "vinyals"] = "lake"
 
     def __post_init__(self) -> None:
         require_at_least(self, 1, "ways", "shots", "queries", "image_size")
@@ -63,7 +69,7 @@ class LearnerConfig:
 
     Attributes:
         algorithm: maml, fomaml, reptile, anil (adapts only the head), metasgd (learned
-            per-parameter inner rates) or protonet (no inner loop).
+            per-parameter inner rates), protonet or siamese (no inner loop; Omniglot only).
         meta_batch_size: tasks per outer update.
         outer_lr: outer learning rate (Reptile's ε with the "sgd" optimizer).
         outer_optimizer: "adam" or "sgd".
@@ -71,7 +77,20 @@ class LearnerConfig:
         inner_steps: inner SGD steps during meta-training.
         inner_step_size: override of the step-size kind; "per_step" gives MAML++'s learned
             per-step, per-layer rates. Default: "per_parameter" for metasgd, else "fixed".
+        inner_rule: "sgd", or "learned" for the coordinate-wise LSTM optimizer of Andrychowicz
+            et al. 2016 (maml/fomaml/anil), meta-trained through the unrolled inner loop.
+        truncation: with the learned rule, truncate backpropagation every this many inner
+            steps (0: through the whole unroll).
+        multi_step_loss: MAML++ multi-step loss: the query loss after every inner step, with
+            per-step weights annealed from uniform towards the last step over this many
+            meta-iterations; 0: off (the loss after the last step only).
+        first_order_iterations: MAML++ derivative-order annealing: first-order meta-gradients for
+            this many meta-iterations, then second order (maml, anil, metasgd); 0: off.
+        cosine_iterations: MAML++ cosine annealing of the outer lr from ``outer_lr`` to
+            ``min_outer_lr`` over this many meta-iterations; 0: constant.
+        min_outer_lr: the outer lr at the end of cosine annealing.
         hidden: hidden width (sinusoid MLP) or filters (Omniglot conv net).
+        strided: Omniglot conv net with MAML's stride-2 convolutions instead of max-pools.
         vectorize: vmap the meta-batch over tasks (else loop over tasks; same results).
     """
 
@@ -82,7 +101,14 @@ class LearnerConfig:
     inner_lr: float = 0.01
     inner_steps: int = 1
     inner_step_size: StepSize | None = None
+    inner_rule: InnerRule = "sgd"
+    truncation: int = 0
+    multi_step_loss: int = 0
+    first_order_iterations: int = 0
+    cosine_iterations: int = 0
+    min_outer_lr: float = 1e-5
     hidden: int | None = None
+    strided: bool = False
     vectorize: bool = True
 
     def __post_init__(self) -> None:
@@ -99,6 +125,17 @@ class LearnerConfig:
             )
         if self.algorithm == "reptile" and self.inner_step_size not in (None, "fixed"):
             raise ConfigError("reptile learns no inner step sizes; drop inner_step_size")
+        if self.inner_rule == "learned" and self.algorithm not in ("maml", "fomaml", "anil"):
+            raise ConfigError(
+                f"inner_rule = 'learned' needs maml, fomaml or anil, not {self.algorithm}"
+            )
+        require_at_least(
+            self, 0, "truncation", "multi_step_loss", "first_order_iterations", "cosine_iterations"
+        )
+        if self.algorithm in ("reptile", "protonet", "siamese") and (
+            self.multi_step_loss or self.first_order_iterations
+        ):
+            raise ConfigError(f"{self.algorithm} has no MAML outer loss to anneal")
 
 
 @dataclass(frozen=True)
@@ -133,12 +170,14 @@ class FewShotExperiment:
     def __post_init__(self) -> None:
         if self.data.dataset == "omniglot" and self.data.data_dir is None:
             raise ConfigError("omniglot needs a data directory: pass --data-dir PATH/omniglot-py")
-        gradient_based = self.learner.algorithm != "protonet"
+        gradient_based = self.learner.algorithm not in METRIC_LEARNERS
+        if self.data.dataset == "sinusoid" and not gradient_based:
+            raise ConfigError(f"{self.learner.algorithm} classifies; it needs dataset = 'omniglot'")
         test_ways = self.data.episode_shape("test")[0]
         if self.data.dataset == "omniglot" and gradient_based and test_ways != self.data.ways:
             raise ConfigError(
                 f"{self.learner.algorithm} has a {self.data.ways}-way head; "
-                f"test_ways={test_ways} needs protonet"
+                f"test_ways={test_ways} needs protonet or siamese"
             )
 
     def replace(self, **sections: object) -> FewShotExperiment:

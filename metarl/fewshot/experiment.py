@@ -17,6 +17,7 @@ from metarl.fewshot.episodes import Episode
 from metarl.fewshot.learners import GradientLearner, PrototypicalLearner
 from metarl.fewshot.models import ConvNet, SinusoidMLP
 from metarl.fewshot.omniglot import OmniglotTasks
+from metarl.fewshot.siamese import SiameseLearner
 from metarl.fewshot.sinusoid import SinusoidTasks
 from metarl.plotting import plot_adaptation_curves
 from metarl.runs import RunDir
@@ -43,6 +44,7 @@ class EpisodeSource:
             split,
             image_size=data.image_size,
             augment_rotations=data.augment_rotations,
+            protocol=data.protocol,
         )
         if self.ways > self.tasks.n_classes:
             raise DataError(
@@ -61,7 +63,7 @@ def build_model(config: FewShotExperiment) -> torch.nn.Module:
     hidden = config.learner.hidden
     if config.data.dataset == "sinusoid":
         return SinusoidMLP(hidden=hidden or 40)
-    return ConvNet(ways=config.data.ways, hidden=hidden or 64)
+    return ConvNet(ways=config.data.ways, hidden=hidden or 64, strided=config.learner.strided)
 
 
 class FewShotTrainer:
@@ -74,9 +76,11 @@ class FewShotTrainer:
         model = build_model(config)
         self.metric = "mse" if config.data.dataset == "sinusoid" else "accuracy"
         if learner_config.algorithm == "protonet":
-            self.learner: GradientLearner | PrototypicalLearner = PrototypicalLearner(
-                model, learner_config
+            self.learner: GradientLearner | PrototypicalLearner | SiameseLearner = (
+                PrototypicalLearner(model, learner_config)
             )
+        elif learner_config.algorithm == "siamese":
+            self.learner = SiameseLearner(model, learner_config, learner_config.hidden or 64)
         else:
             self.learner = GradientLearner(model, learner_config, self.metric)
         self.episodes = EpisodeSource(config, "train")

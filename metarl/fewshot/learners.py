@@ -12,6 +12,9 @@ reptile    fixed α, first order (Nichol et al. 2018)                         θ
 anil       only the head adapts (Raghu et al. 2020)                          MAML
 metasgd    learned α per parameter entry (Li et al. 2017)                    MAML
 =========  ================================================================  ===================
+
+Any of maml, fomaml and anil can swap SGD for the core's learned LSTM rule
+(``inner_rule = "learned"``, Andrychowicz et al. 2016), meta-trained by the same outer update.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from metarl.core import (
     make_functional,
     map_tasks,
     module_params,
+    multi_step_weights,
 )
 from metarl.fewshot.config import LearnerConfig
 from metarl.fewshot.episodes import Episode
@@ -66,6 +70,8 @@ class GradientLearner:
             step_size=step_size,
             first_order=algorithm in ("fomaml", "reptile"),
             adapt_only=(head_prefix(model),) if algorithm == "anil" else (),
+            rule=config.inner_rule,
+            truncation=config.truncation,
         )
         self.model = model
         self.metric = metric
@@ -81,6 +87,15 @@ class GradientLearner:
             config.vectorize,
         )
         self.vectorize = config.vectorize
+        self.config = config
+        self.iteration = 0
+        self.schedule = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.outer.optimizer, config.cosine_iterations, config.min_outer_lr
+            )
+            if config.cosine_iterations
+            else None
+        )
         forward = make_functional(model)
 
         def support_loss(params: Params, episode: Episode) -> Tensor:
@@ -94,8 +109,24 @@ class GradientLearner:
         self.query_fn = query_fn
 
     def meta_step(self, episodes: Episode) -> dict[str, float]:
-        """One outer update from a meta-batch of episodes; returns query loss and metric."""
-        return self.outer.step(self.support_loss, self.query_fn, episodes, episodes)
+        """One outer update from a meta-batch of episodes; returns query loss and metric.
+
+        Applies MAML++'s schedules where configured: derivative-order annealing, the annealed
+        multi-step loss and the cosine outer learning rate.
+        """
+        config = self.config
+        if config.first_order_iterations:
+            self.inner.first_order = self.iteration < config.first_order_iterations
+        weights = None
+        if config.multi_step_loss and config.inner_steps > 1:
+            progress = self.iteration / config.multi_step_loss
+            weights = multi_step_weights(config.inner_steps, progress)
+        summary = self.outer.step(self.support_loss, self.query_fn, episodes, episodes, weights)
+        summary["outer_lr"] = self.outer.optimizer.param_groups[0]["lr"]
+        if self.schedule is not None and self.iteration < config.cosine_iterations:
+            self.schedule.step()
+        self.iteration += 1
+        return summary
 
     def adaptation_curve(self, episodes: Episode, steps: int) -> Tensor:
         """The query metric of each episode after 0..``steps`` inner steps: ``[tasks, steps+1]``."""
@@ -112,11 +143,18 @@ class GradientLearner:
             return map_tasks(curve, (params, episodes), (False, True), self.vectorize)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "outer": self.outer.state_dict()}
+        state = {"model": self.model.state_dict(), "outer": self.outer.state_dict()}
+        state["iteration"] = self.iteration
+        if self.schedule is not None:
+            state["schedule"] = self.schedule.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.outer.load_state_dict(state["outer"])
+        self.iteration = state.get("iteration", 0)
+        if self.schedule is not None:
+            self.schedule.load_state_dict(state["schedule"])
 
 
 def prototype_logits(embed: Callable[[Tensor], Tensor], episode: Episode, ways: int) -> Tensor:

@@ -43,20 +43,32 @@ class ConvNet(nn.Module):
     ``features`` and the classifier ``head`` (``nn.Linear(hidden, ways)``), so ANIL (Raghu et al.
     2020) can adapt just the parameters named ``head.*``.
 
+    With ``strided=True`` it is MAML's Omniglot variant instead (Finn et al. 2017, §5.2 and
+    their code): 3×3 convolutions of stride 2 in place of the max-pools, 28 → 14 → 7 → 4 → 2,
+    and the features averaged over the remaining 2×2 positions.
+
     Args:
         ways: Number of classes the head outputs.
         in_channels: Channels of the input images.
         hidden: Filters per conv layer, and so the embedding size.
         blocks: Number of conv blocks; the input must shrink to 1×1 after ``blocks`` 2×2 pools.
+        strided: MAML's strided convolutions and spatial mean instead of max-pools.
     """
 
-    def __init__(self, ways: int, in_channels: int = 1, hidden: int = 64, blocks: int = 4) -> None:
+    def __init__(
+        self,
+        ways: int,
+        in_channels: int = 1,
+        hidden: int = 64,
+        blocks: int = 4,
+        strided: bool = False,
+    ) -> None:
         super().__init__()
         require_positive(ways=ways, in_channels=in_channels, hidden=hidden, blocks=blocks)
         channels = [in_channels] + [hidden] * blocks
-        self.features = nn.Sequential(
-            *(conv_block(a, b) for a, b in pairwise(channels)), nn.Flatten()
-        )
+        blocks_ = [conv_block(a, b, strided) for a, b in pairwise(channels)]
+        pool = SpatialMean() if strided else nn.Flatten()
+        self.features = nn.Sequential(*blocks_, pool)
         self.head = nn.Linear(hidden, ways)
 
     def embed(self, x: Tensor) -> Tensor:
@@ -84,8 +96,22 @@ class BatchStatNorm2d(nn.BatchNorm2d):
         return normed * self.weight[:, None, None] + self.bias[:, None, None]
 
 
-def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
-    """Conv 3×3 (padding 1), batch norm on batch statistics, ReLU, 2×2 max-pool."""
+class SpatialMean(nn.Module):
+    """``[n, c, h, w] → [n, c]``: the mean over positions (MAML's strided net)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.mean(dim=(-2, -1))
+
+
+def conv_block(in_channels: int, out_channels: int, strided: bool = False) -> nn.Sequential:
+    """Conv 3×3 (padding 1), batch norm on batch statistics, ReLU, 2×2 max-pool; or, strided,
+    a stride-2 conv 3×3 (padding 1), batch norm and ReLU."""
+    if strided:
+        return nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1),
+            BatchStatNorm2d(out_channels),
+            nn.ReLU(),
+        )
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
         BatchStatNorm2d(out_channels),

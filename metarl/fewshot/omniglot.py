@@ -23,6 +23,18 @@ from metarl.fewshot.episodes import Episode, require_positive
 SPLIT_DIRS = {"train": "images_background", "test": "images_evaluation"}
 """Split → Omniglot folder: the 964 background characters train, the 659 evaluation ones test."""
 
+PROTOCOLS: tuple[str, ...] = ("lake", "vinyals")
+"""How characters are split: "lake" (background trains, evaluation tests: Lake et al. 2015) or
+"vinyals" (both pooled, 1,200 characters train and the other 423 test: Vinyals et al. 2016, the
+protocol of MAML, Prototypical Networks, Reptile and MAML++)."""
+
+VINYALS_TRAIN_CHARACTERS = 1200
+VINYALS_SEED = 0
+"""The "vinyals" split shuffles the 1,623 sorted ``"<Alphabet>/<character>"`` names with
+``numpy.random.default_rng(VINYALS_SEED).permutation`` and trains on the first 1,200. The sizes are
+the papers'; the character list is ours (theirs came from their own shuffles), so it is
+deterministic and documented but not the identical list."""
+
 
 def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/metarl``, or ``~/.cache/metarl`` when that variable is unset."""
@@ -34,8 +46,9 @@ class OmniglotTasks:
 
     Build with ``OmniglotTasks.load``. Split: "train" is the background set (964 characters of
     30 alphabets), "test" the evaluation set (659 characters of 20 other alphabets), the split of
-    Lake et al. 2015; no test character, nor even a test alphabet, is seen in training. (Vinyals
-    et al. and Finn et al. instead pool both sets and draw 1200 training characters.)
+    Lake et al. 2015 (protocol "lake"); no test character, nor even a test alphabet, is seen in
+    training. Protocol "vinyals" pools both sets and trains on 1,200 characters, testing on the
+    other 423 (Vinyals et al. 2016, Finn et al. 2017, Snell et al. 2017).
 
     Attributes:
         images: uint8 ``[n_classes, samples_per_class, size, size]``, strokes 255, background 0.
@@ -60,6 +73,7 @@ class OmniglotTasks:
         image_size: int = 28,
         cache_dir: Path | None = None,
         augment_rotations: bool = False,
+        protocol: str = "lake",
     ) -> OmniglotTasks:
         """Load one split, from the cache when it holds this listing of PNGs at this size.
 
@@ -70,10 +84,22 @@ class OmniglotTasks:
             cache_dir: Where the resized images are cached; defaults to ``default_cache_dir()``.
             augment_rotations: Add each character rotated by 90°, 180° and 270° as three new
                 classes (Santoro et al. 2016, used by Finn et al. 2017).
+            protocol: "lake" or "vinyals" (see :data:`PROTOCOLS`).
         """
         if split not in SPLIT_DIRS:
             raise ConfigError(f"unknown Omniglot split {split!r}; expected 'train' or 'test'")
+        if protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown Omniglot protocol {protocol!r}; choose one of {PROTOCOLS}")
         require_positive(image_size=image_size)
+        if protocol == "vinyals":
+            pooled = [cls.load(data_dir, part, image_size, cache_dir) for part in SPLIT_DIRS]
+            images = np.concatenate([part.images.numpy() for part in pooled])
+            classes = [name for part in pooled for name in part.classes]
+            chosen = vinyals_indices(classes, split)
+            images, classes = images[chosen], [classes[i] for i in chosen]
+            if augment_rotations:
+                images, classes = add_rotations(images, classes)
+            return cls(images, classes)
         files = list_pngs(split_dir(Path(data_dir), split))
         cache = Path(cache_dir or default_cache_dir()) / cache_name(split, image_size, files)
         if cache.is_file():
@@ -133,6 +159,23 @@ class OmniglotTasks:
             query_x=x[:, :, shots:].flatten(1, 2),
             query_y=labels.repeat_interleave(queries, dim=1),
         )
+
+
+def vinyals_indices(
+    classes: list[str], split: str, n_train: int = VINYALS_TRAIN_CHARACTERS
+) -> list[int]:
+    """Indices into ``classes`` (all 1,623 characters) of the "vinyals" ``split``, ascending.
+
+    Depends only on the set of names, not on their order in ``classes``.
+    """
+    order = sorted(range(len(classes)), key=classes.__getitem__)
+    if len(order) <= n_train:
+        raise DataError(
+            f"the vinyals protocol needs more than {n_train} characters, found {len(order)}"
+        )
+    shuffled = np.random.default_rng(VINYALS_SEED).permutation(len(order))
+    part = shuffled[:n_train] if split == "train" else shuffled[n_train:]
+    return sorted(order[i] for i in part)
 
 
 def split_dir(data_dir: Path, split: str) -> Path:

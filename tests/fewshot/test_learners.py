@@ -285,3 +285,16 @@ def test_vmapped_maml_meta_gradient_of_conv_biases_is_zero():
     weight_scale = learner.model.features[0][0].weight.grad.abs().max()
     for block in learner.model.features[:4]:
         assert block[0].bias.grad.abs().max() < 1e-5 * weight_scale
+
+
+def test_learned_inner_rule_starts_as_sgd_and_is_meta_trained():
+    sgd = sinusoid_learner("maml", inner_steps=2)
+    learned = sinusoid_learner("maml", inner_steps=2, inner_rule="learned")
+    batch = sinusoid_batch()
+    assert torch.allclose(sgd.adaptation_curve(batch, 2), learned.adaptation_curve(batch, 2))
+    rule = learned.inner.rule
+    assert rule is not None
+    before = rule.readout.weight.detach().clone()
+    learned.meta_step(batch)
+    assert not torch.equal(rule.readout.weight, before)
+    assert not torch.allclose(sgd.adaptation_curve(batch, 2), learned.adaptation_curve(batch, 2))

@@ -97,3 +97,16 @@ def test_vmapped_gradients_match_a_loop():
 def test_bad_sizes_are_config_errors(make, message):
     with pytest.raises(ConfigError, match=message):
         make()
+
+
+def test_strided_convnet_is_mamls_variant():
+    torch.manual_seed(0)
+    model = ConvNet(ways=5, hidden=8, strided=True)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.stride for c in convs] == [(2, 2)] * 4
+    assert not any(isinstance(m, nn.MaxPool2d) for m in model.modules())
+    x = torch.rand(6, 1, 28, 28)
+    maps = model.features[:-1](x)
+    assert maps.shape == (6, 8, 2, 2)
+    assert torch.allclose(model.embed(x), maps.mean(dim=(2, 3)))
+    assert model(x).shape == (6, 5)

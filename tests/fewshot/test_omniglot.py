@@ -238,3 +238,40 @@ def test_real_images_are_mostly_background(real_splits):
     episode = real_splits["test"].sample(np.random.default_rng(0), 2, 20, 5, 15)
     assert episode.query_x.shape == (2, 300, 1, 28, 28)
     assert 0.02 < episode.support_x.mean() < 0.3  # thin strokes (1) on empty paper (0)
+
+
+def test_vinyals_split_is_disjoint_complete_and_independent_of_listing_order():
+    names = [f"A{a}/character{c:02d}" for a in range(5) for c in range(7)]
+    train = omniglot.vinyals_indices(names, "train", n_train=24)
+    test = omniglot.vinyals_indices(names, "test", n_train=24)
+    assert len(train) == 24 and len(test) == 11
+    assert sorted(train + test) == list(range(35))
+    shuffled = list(reversed(names))
+    again = omniglot.vinyals_indices(shuffled, "train", n_train=24)
+    assert {shuffled[i] for i in again} == {names[i] for i in train}
+    assert train != list(range(24))  # a shuffle, not the first characters
+
+
+def test_vinyals_protocol_needs_more_characters_than_it_trains_on(data_dir, tmp_path):
+    with pytest.raises(DataError, match="needs more than 1200"):
+        OmniglotTasks.load(data_dir, "train", cache_dir=tmp_path, protocol="vinyals")
+    with pytest.raises(ConfigError, match="unknown Omniglot protocol"):
+        OmniglotTasks.load(data_dir, "train", cache_dir=tmp_path, protocol="snell")
+
+
+def test_real_vinyals_split_has_the_papers_sizes(real_splits, pytestconfig):
+    cache = pytestconfig.cache.mkdir("metarl-omniglot")
+    vinyals = {
+        split: OmniglotTasks.load(
+            REAL_DIR, split, cache_dir=cache, augment_rotations=True, protocol="vinyals"
+        )
+        for split in ("train", "test")
+    }
+    assert vinyals["train"].images.shape == (4800, 20, 28, 28)
+    assert vinyals["test"].images.shape == (1692, 20, 28, 28)
+    characters = {s: {n.split("/rot")[0] for n in vinyals[s].classes} for s in vinyals}
+    assert len(characters["train"]) == 1200 and len(characters["test"]) == 423
+    assert not characters["train"] & characters["test"]
+    pooled = set(real_splits["train"].classes) | set(real_splits["test"].classes)
+    assert characters["train"] | characters["test"] == pooled
+    assert "Bengali/character01" in characters["train"] | characters["test"]

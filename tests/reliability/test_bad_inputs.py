@@ -44,6 +44,15 @@ CASES: list[tuple[str, list[str], str]] = [
         [*NAV, "--set", "agent.algorithm=reptile", "--set", "agent.inner_steps=0"],
         "inner_steps >= 1",
     ),
+    (
+        "learned inner rule with an SGD step-size schedule",
+        [
+            *NAV,
+            *("--set", "agent.inner_rule=learned", "--set", "agent.outer=ppo"),
+            *("--set", "eval.inner_lr=[0.1, 0.05]"),
+        ],
+        "cannot be used with agent.inner_rule = 'learned'",
+    ),
     ("zero iterations", [*SIN, "--iterations", "0"], "run.iterations must be >= 1"),
     ("negative seed", [*SIN, "--seed", "-1"], "run.seed must be >= 0"),
     ("bad on_nonfinite", [*SIN, "--set", "run.on_nonfinite=ignore"], "bad value 'ignore'"),
