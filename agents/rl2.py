@@ -62,7 +62,9 @@ class RL2Trainer:
             self.policy, simulator, settings.episodes_per_trial, config.env.horizon, rng
         )
         sample_s = time.perf_counter() - started
-        advantages, returns = trial_advantages(trials, config.agent.gamma, settings.gae_lambda)
+        advantages, returns = trial_advantages(
+            trials, config.agent.gamma, settings.gae_lambda, settings.reward_scale
+        )
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
         n = trials.mask.shape[0]
         parts: dict[str, list[float]] = {}

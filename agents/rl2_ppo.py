@@ -38,6 +38,9 @@ class RL2Settings:
         max_grad_norm: gradient-norm clip.
         bptt: truncated BPTT length in steps (the hidden state is detached every ``bptt`` steps).
         normalize_advantages: centre and scale the advantages of each minibatch.
+        reward_scale: rewards are multiplied by this for learning (advantages and value
+            targets; the logged returns are unscaled), keeping the value loss of the shared
+            recurrent trunk on the scale of the policy loss.
     """
 
     episodes_per_trial: int = 2
@@ -54,24 +57,29 @@ class RL2Settings:
     max_grad_norm: float = 0.5
     bptt: int = 100
     normalize_advantages: bool = True
+    reward_scale: float = 1.0
 
     def __post_init__(self) -> None:
         sizes = (self.episodes_per_trial, self.trials_per_task, self.hidden, self.epochs)
         if min(*sizes, self.minibatch_trials, self.bptt) < 1:
             raise ConfigError(f"rl2 sizes must be >= 1: {self}")
-        if min(self.init_std, self.learning_rate, self.clip_range, self.max_grad_norm) <= 0:
+        positive = (self.init_std, self.learning_rate, self.clip_range, self.max_grad_norm)
+        if min(*positive, self.reward_scale) <= 0:
             raise ConfigError(f"rl2 needs positive init_std, learning_rate, clip_range: {self}")
         if not 0 <= self.gae_lambda <= 1 or min(self.value_coef, self.entropy_coef) < 0:
             raise ConfigError(f"rl2 needs gae_lambda in [0, 1], coefficients >= 0: {self}")
 
 
-def trial_advantages(trials: Trials, gamma: float, lam: float) -> tuple[Tensor, Tensor]:
-    """GAE advantages and value targets ``[N, L]`` over each whole trial.
+def trial_advantages(
+    trials: Trials, gamma: float, lam: float, reward_scale: float = 1.0
+) -> tuple[Tensor, Tensor]:
+    """GAE advantages and value targets ``[N, L]`` over each whole trial, of the rewards
+    multiplied by ``reward_scale``.
 
     Masked steps (after an early termination) are skipped: the next valid step's value and
     advantage carry over them; the value after the trial's last step is 0.
     """
-    rewards, values, mask = trials.rewards, trials.values, trials.mask > 0
+    rewards, values, mask = trials.rewards * reward_scale, trials.values, trials.mask > 0
     advantages = torch.zeros_like(rewards)
     next_value = torch.zeros(rewards.shape[0])
     next_advantage = torch.zeros(rewards.shape[0])
