@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
 from metarl.errors import ConfigError  # noqa: E402
 
@@ -42,6 +43,7 @@ def plot_adaptation_curves(
     axes.set_ylabel(metric)
     if key == "experience_rollouts":
         axes.set_xscale("symlog", linthresh=1)
+        axes.xaxis.set_major_formatter(ScalarFormatter())
     axes.set_xticks(sorted({s for _, c in curves for s in c[key]}))
     axes.grid(alpha=0.3)
     axes.legend()
