@@ -52,6 +52,7 @@ def test_resumed_rl2_run_continues_exactly(tmp_path):
 def test_evaluate_reports_each_episode_and_plot_overlays_maml(tmp_path, capsys):
     run_dir = train(tmp_path, "rl2", 1)
     assert main(["evaluate", str(run_dir), "--steps", "2"]) == 0
+    assert "return after 2 episodes of experience" in capsys.readouterr().out
     result = json.loads((run_dir / "evaluation.json").read_text())
     assert result["algorithm"] == "rl2" and result["x_axis"] == "episodes of experience"
     assert result["episodes"] == [1, 2, 3] and result["experience_rollouts"] == [0, 1, 2]
