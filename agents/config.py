@@ -13,11 +13,12 @@ from typing import Literal
 from metarl.agents.maml import PPOClipSettings
 from metarl.agents.pretrain import PretrainSettings
 from metarl.agents.reptile import ReptileSettings
+from metarl.agents.rl2_ppo import RL2Settings
 from metarl.agents.trpo import TRPOSettings
 from metarl.config import RunConfig, require_at_least
 from metarl.errors import ConfigError
 
-Algorithm = Literal["maml", "fomaml", "reptile", "ppo"]
+Algorithm = Literal["maml", "fomaml", "reptile", "ppo", "rl2"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class AgentConfig:
 
     Attributes:
         algorithm: "maml" (second order), "fomaml" (first order), "reptile", or "ppo"
-            (Stable-Baselines3 PPO pretrained on the whole task distribution, a baseline).
+            (Stable-Baselines3 PPO pretrained on the whole task distribution, a baseline), or
+            "rl2" (a recurrent policy meta-trained with PPO; settings in ``[rl2]``).
         outer: outer step of maml/fomaml: "trpo" (the MAML paper) or "ppo" (Adam, clipped).
         meta_batch_size: tasks per meta-iteration.
         rollouts: episodes per task for each inner step and for the post-adaptation surrogate.
@@ -162,6 +164,7 @@ class RLExperiment:
     outer_ppo: PPOClipSettings = field(default_factory=PPOClipSettings)
     reptile: ReptileSettings = field(default_factory=ReptileSettings)
     pretrain: PretrainSettings = field(default_factory=PretrainSettings)
+    rl2: RL2Settings = field(default_factory=RL2Settings)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:

@@ -15,6 +15,8 @@ from metarl.agents.config import RLExperiment
 from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
 from metarl.agents.policies import GaussianMLPPolicy
 from metarl.agents.pretrain import PPOPretrainer, actor_from_state
+from metarl.agents.rl2 import RL2Trainer
+from metarl.agents.rl2_evaluation import evaluate_rl2
 from metarl.agents.trainer import MetaRLTrainer, build_policy
 from metarl.config import from_dict
 from metarl.envs import Task
@@ -28,10 +30,12 @@ from metarl.stats import summarize_curve
 SCHEMA = RLExperiment
 
 
-def build_trainer(config: RLExperiment) -> MetaRLTrainer | PPOPretrainer:
-    """A fresh meta-RL trainer, or the PPO pretrainer for ``algorithm = "ppo"``."""
+def build_trainer(config: RLExperiment) -> MetaRLTrainer | PPOPretrainer | RL2Trainer:
+    """A fresh meta-RL trainer, the PPO pretrainer for ``algorithm = "ppo"``, or RL²'s."""
     if config.agent.algorithm == "ppo":
         return PPOPretrainer(config)
+    if config.agent.algorithm == "rl2":
+        return RL2Trainer(config)
     return MetaRLTrainer(config)
 
 
@@ -78,20 +82,22 @@ def chosen_tasks(
 
 def evaluate(
     config: RLExperiment,
-    trainer: MetaRLTrainer | PPOPretrainer,
+    trainer: MetaRLTrainer | PPOPretrainer | RL2Trainer,
     run: RunDir,
     options: EvaluateOptions,
 ) -> dict[str, Any]:
     """Adaptation curves of the run and its baselines → evaluation.json and adaptation.png."""
-    steps = config.eval.steps if options.steps is None else options.steps
     n_tasks = options.tasks or config.eval.tasks
+    tasks, chosen = chosen_tasks(config, options, n_tasks)
+    tasks = tasks or evaluation_tasks(config, options.split, n_tasks)
+    n_tasks = len(tasks)
+    if isinstance(trainer, RL2Trainer):
+        return evaluate_rl2(config, trainer, run, options, tasks, chosen)
+    steps = config.eval.steps if options.steps is None else options.steps
     rollouts = options.rollouts or config.eval.rollouts or config.agent.rollouts
     policies = {"random_init": build_policy(config, evaluation_tasks(config, "train", 1))}
     if options.baseline is not None:
         policies["ppo_pretrained"] = load_ppo_baseline(options.baseline, config)
-    tasks, chosen = chosen_tasks(config, options, n_tasks)
-    tasks = tasks or evaluation_tasks(config, options.split, n_tasks)
-    n_tasks = len(tasks)
     started = time.perf_counter()
 
     def curve(
@@ -100,7 +106,12 @@ def evaluate(
         per_task = adaptation_returns(
             config, policy, tasks, steps, rollouts, config.eval.seed, label, inner_lr
         )
-        return {"adaptation_steps": list(range(steps + 1)), **summarize_curve(per_task)}
+        return {
+            "x_axis": "inner steps",
+            "adaptation_steps": list(range(steps + 1)),
+            "experience_rollouts": [k * rollouts for k in range(steps + 1)],
+            **summarize_curve(per_task),
+        }
 
     def baseline_curve(policy: GaussianMLPPolicy, label: str) -> dict[str, Any]:
         if not config.eval.baseline_lr_grid:

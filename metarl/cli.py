@@ -81,7 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     evaluate_parser.add_argument("--split", default="test", choices=["train", "test"])
-    evaluate_parser.add_argument("--steps", type=int, help="adaptation steps K (default: config)")
+    evaluate_parser.add_argument(
+        "--steps",
+        type=int,
+        help="adaptation steps K; RL²: episodes after the first (default: config)",
+    )
     evaluate_parser.add_argument("--tasks", type=int, help="number of held-out tasks/episodes")
     evaluate_parser.add_argument("--rollouts", type=int, help="RL: rollouts per adaptation step")
     evaluate_parser.add_argument(
@@ -235,17 +239,20 @@ def command_evaluate(args: argparse.Namespace) -> None:
         if value is not None and value < (0 if name == "steps" else 1):
             raise ConfigError(f"--{name} must be positive, got {value}")
     result = kind.evaluate(config, trainer, run, options)
+    unit = "episodes of experience" if result.get("x_axis") == "episodes of experience" else "steps"
     for step, mean, ci, median in zip(
         result["adaptation_steps"], result["mean"], result["ci95"], result["median"], strict=True
     ):
-        print(f"{result['metric']} after {step} steps: {mean:.4f} ± {ci:.4f} (median {median:.4f})")
+        print(
+            f"{result['metric']} after {step} {unit}: {mean:.4f} ± {ci:.4f} (median {median:.4f})"
+        )
     for warning in divergence_warnings(result):
         print(f"metarl: warning: {warning}", file=sys.stderr)
     for name, baseline in result.get("baselines", {}).items():
         final = f"{baseline['mean'][-1]:.4f} ± {baseline['ci95'][-1]:.4f}"
         print(
             f"baseline {name}: {result['metric']} after {baseline['adaptation_steps'][-1]} "
-            f"steps: {final}"
+            f"{unit}: {final}"
         )
     print(f"wrote {run.path / 'evaluation.json'} and {run.path / 'adaptation.png'}")
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
+from metarl.agents.rl2 import build_recurrent_policy, episode_returns
 from metarl.agents.trainer import build_policy
 from metarl.config import read_toml
 from metarl.experiment import resolve_config
@@ -122,3 +123,17 @@ def test_rl_evaluation_does_not_depend_on_the_meta_batch_size_or_task_count():
     assert a.shape == (4, 2)
     assert np.array_equal(a[:3], b)
     assert not np.array_equal(a, adaptation_returns(small, policy, tasks, 1, 2, seed=4))
+
+
+def test_rl2_evaluation_does_not_depend_on_the_meta_batch_size_or_task_count():
+    rl2_config = str(Path(NAVIGATION).with_name("navigation2d_rl2.toml"))
+    overrides = ["env.horizon=5", "rl2.hidden=8", "agent.meta_batch_size=2"]
+    _, small = resolve_config(read_toml(Path(rl2_config)), overrides)
+    _, large = resolve_config(read_toml(Path(rl2_config)), [*overrides, "agent.meta_batch_size=5"])
+    policy = build_recurrent_policy(small, evaluation_tasks(small, "train", 1))
+    tasks = evaluation_tasks(small, "test", 4)
+    a = episode_returns(small, policy, tasks, 2, 2, seed=3)
+    b = episode_returns(large, policy, tasks[:3], 2, 2, seed=3)
+    assert a.shape == (4, 2)
+    assert np.array_equal(a[:3], b)
+    assert not np.array_equal(a, episode_returns(small, policy, tasks, 2, 2, seed=4))

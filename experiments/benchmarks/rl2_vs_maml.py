@@ -1,0 +1,54 @@
+"""RL² against MAML-RL at an equal env-step budget, from two evaluated run directories.
+
+Both runs must have been evaluated (``metarl evaluate RUN_DIR``) on the same split, tasks and
+evaluation seed; this collects their curves, their training env steps and wall time into one JSON
+and prints a table. Usage::
+
+    python experiments/benchmarks/rl2_vs_maml.py runs/nav_rl2 runs/nav_maml \
+        --out experiments/benchmarks/results/rl2_navigation2d.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def last_metrics(run: Path) -> dict:
+    return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+
+
+def summary(run: Path) -> dict:
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    metrics = last_metrics(run)
+    keep = ("algorithm", "family", "x_axis", "adaptation_steps", "experience_rollouts", "mean")
+    return {
+        "run": run.name,
+        "iterations": metrics["iteration"],
+        "train_env_steps": int(metrics["time/env_steps"]),
+        "train_wall_s": metrics["time/wall_s"],
+        **{key: evaluation[key] for key in (*keep, "ci95", "n_tasks", "split")},
+        "baselines": evaluation["baselines"],
+        "tasks": evaluation["tasks"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("rl2", type=Path)
+    parser.add_argument("maml", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    rl2, maml = summary(args.rl2), summary(args.maml)
+    if rl2["tasks"] != maml["tasks"]:
+        raise SystemExit("the two runs were evaluated on different tasks")
+    args.out.write_text(json.dumps({"rl2": rl2, "maml": maml}, indent=2) + "\n")
+    for result in (rl2, maml):
+        points = zip(result["experience_rollouts"], result["mean"], result["ci95"], strict=True)
+        row = ", ".join(f"{x}: {m:.1f} ± {c:.1f}" for x, m, c in points)
+        print(f"{result['run']} ({result['train_env_steps']} env steps): {row}")
+
+
+if __name__ == "__main__":
+    main()
