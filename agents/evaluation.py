@@ -48,7 +48,9 @@ def adaptation_returns(
             batch = tasks[start : start + chunk]
             rng = np.random.default_rng([seed, index])
             simulator = make_simulator(config, batch, rollouts, seed=0)
-            sampler = RolloutSampler(simulator, len(batch), config.env.horizon)
+            sampler = RolloutSampler(
+                simulator, len(batch), config.env.horizon, config.policy.action_scale
+            )
             result = adaptation.run(sampler, params, steps, rng)
             returns = [episodes.episode_returns().mean(1) for episodes in result.episodes]
             curves.append(np.stack([r.double().numpy() for r in returns], axis=1))
