@@ -56,12 +56,14 @@ if want halfcheetah; then
     # same horizon. Then evaluated on 40 held-out tasks against both baselines. The runs in
     # docs/benchmarks.md ran two at a time, and three were continued afterwards with
     # `timeout -s INT SECS metarl train --resume RUN --iterations N` and evaluated again.
+    # They predate policy.action_scale = 10 in the configs: they ran in control units (scale 1).
     SMALL=(--set env.horizon=100 --set agent.meta_batch_size=20 --set agent.rollouts=10
-           --set run.checkpoint_every=5)
+           --set run.checkpoint_every=5 --set policy.action_scale=1)
     for family in dir vel; do
         ppo="$RUNS/halfcheetah_${family}_ppo"
         timeout -s INT "${PPO_BUDGET:-900}" "$BIN/metarl" train "experiments/halfcheetah_${family}_ppo.toml" \
-            --run-dir "$ppo" --set env.horizon=100 --set run.checkpoint_every=2 || true
+            --run-dir "$ppo" --set env.horizon=100 --set run.checkpoint_every=2 \
+            --set policy.action_scale=1 || true
     done
     for name in halfcheetah_dir_maml halfcheetah_vel_maml halfcheetah_dir_fomaml halfcheetah_dir_reptile; do
         extra=("${SMALL[@]}")

@@ -2,6 +2,7 @@
 sampler, in the Gymnasium wrapper the PPO baseline trains on, in meta-training and in evaluation."""
 
 import dataclasses
+from pathlib import Path
 
 import gymnasium
 import numpy as np
@@ -10,11 +11,13 @@ import torch
 
 from metarl.agents.config import AgentConfig, EnvConfig, EvalConfig, PolicyConfig, RLExperiment
 from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
+from metarl.agents.experiment import load_ppo_baseline
 from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
 from metarl.agents.pretrain import PPOPretrainer, make_env
 from metarl.agents.sampler import RolloutSampler
 from metarl.agents.trainer import MetaRLTrainer
-from metarl.config import RunConfig
+from metarl.cli import main
+from metarl.config import RunConfig, from_dict, read_toml
 from metarl.core import module_params
 from metarl.envs import BatchedSimulator, make_task_distribution
 from metarl.envs.action_scaling import ScaledActions, env_action
@@ -156,3 +159,18 @@ def test_bad_action_scale_is_a_config_error() -> None:
         PolicyConfig(action_scale=0.0)
     with pytest.raises(ValueError, match="bounded Box"):
         ScaledActions(gymnasium.make("CartPole-v1"), 2.0)
+
+
+def test_ppo_baseline_must_act_at_the_runs_scale(tmp_path) -> None:
+    """A PPO actor trained at one scale would act ``scale`` times too strongly at another."""
+    config_path = str(Path(__file__).resolve().parents[2] / "experiments" / "navigation2d_ppo.toml")
+    ppo_dir = tmp_path / "ppo"
+    tiny = ["pretrain.n_envs=1", "pretrain.n_steps=16", "pretrain.batch_size=16",
+            "pretrain.n_epochs=1", "policy.hidden=[4]", "policy.action_scale=2"]  # fmt: skip
+    args = ["train", config_path, "--iterations", "1", "--run-dir", str(ppo_dir)]
+    assert main([*args, *(a for s in tiny for a in ("--set", s))]) == 0
+    config = from_dict(RLExperiment, read_toml(config_path))
+    with pytest.raises(ConfigError, match="action_scale = 2.0, not 1.0"):
+        load_ppo_baseline(ppo_dir, config)
+    scaled = dataclasses.replace(config, policy=PolicyConfig(hidden=(4,), action_scale=2.0))
+    assert load_ppo_baseline(ppo_dir, scaled).mean.out_features == 2
