@@ -89,7 +89,7 @@ def summarize(runs: dict[int, dict[str, np.ndarray]]) -> dict:
             key: [float(run[key][first - 1 : last].mean()) for run in complete.values()]
             for key in ("pre", "post")
         }
-        per_seed["gain"] = [post - pre for pre, post in zip(per_seed["pre"], per_seed["post"])]
+        per_seed["gain"] = list(np.subtract(per_seed["post"], per_seed["pre"]))
         windows[name] = {key: {**_ci(v), "per_seed": v} for key, v in per_seed.items()}
     curves = {
         key: [_ci([run[key][i] for run in complete.values()]) for i in range(ITERATIONS)]
@@ -102,7 +102,7 @@ def summarize(runs: dict[int, dict[str, np.ndarray]]) -> dict:
     reached = {seed: time_to_target(run) for seed, run in complete.items()}
     return {
         "seeds": sorted(complete),
-        "unfinished": {seed: len(run["post"]) for seed, run in runs.items() if seed not in complete},
+        "unfinished": {s: len(run["post"]) for s, run in runs.items() if s not in complete},
         "windows": windows,
         "curves": curves,
         "seconds_per_iteration": _ci(

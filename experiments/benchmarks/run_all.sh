@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${BIN:-.venv/bin}"
 DATA_DIR="${DATA_DIR:-../shared/datasets/omniglot-py}"
-SECTIONS="${SECTIONS:-speed sinusoid omniglot navigation halfcheetah}"
+SECTIONS="${SECTIONS:-speed sinusoid omniglot navigation halfcheetah cheetah}"
 RESULTS=experiments/benchmarks/results
 RUNS=runs/bench
 mkdir -p "$RESULTS" "$RUNS"
@@ -74,4 +74,14 @@ if want halfcheetah; then
         "$BIN/metarl" evaluate "$RUNS/$name" --steps 3 --tasks 40 --baseline "$RUNS/halfcheetah_${family}_ppo"
         cp "$RUNS/$name/evaluation.json" "$RESULTS/$name.json"
     done
+fi
+
+if want cheetah; then
+    # docs/bench_cheetah.md: HalfCheetahVel at pytorch-maml-rl's config, 40 meta-iterations, 3 seeds
+    # for the default action scale, one seed for the initial-std ablation. About 15 min per run.
+    export OMP_NUM_THREADS=1
+    "$BIN/python" experiments/benchmarks/cheetah_time_to_result.py --label scale10 --train \
+        --seeds 0 1 2 --runs-dir "$RUNS"
+    "$BIN/python" experiments/benchmarks/cheetah_time_to_result.py --label std01 --train \
+        --seeds 0 --runs-dir "$RUNS" --set policy.action_scale=1 --set policy.init_std=0.1
 fi
