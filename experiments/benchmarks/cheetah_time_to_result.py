@@ -23,6 +23,7 @@ import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "halfcheetah_vel_maml.toml"
 RESULTS = Path(__file__).resolve().parent / "results"
 REFERENCE_CONFIG = ["env.horizon=100", "policy.hidden=[64, 64]", "trpo.fisher_fraction=1.0"]
 ITERATIONS = 40
-WINDOWS = {"iterations_1_3": (1, 3), "iterations_38_40": (38, 40)}
+WINDOWS = {f"iterations_{a}_{a + 2}": (a, a + 2) for a in (1, 18, 28, 38)}
 # pytorch-maml-rl, one seed, ported to gymnasium 1.4 / MuJoCo 4.0 (issue #17): pre / post return.
 REFERENCE = {
     "iterations_1_3": {"pre": -104.3, "post": -104.1},
@@ -81,34 +82,41 @@ def _ci(values: list[float]) -> dict[str, float]:
 
 
 def summarize(runs: dict[int, dict[str, np.ndarray]]) -> dict:
-    """Windows, curves and time to result over seeds."""
-    complete = {seed: run for seed, run in runs.items() if len(run["post"]) >= ITERATIONS}
+    """Windows, curves and time to result over the seeds that got that far (runs cut short by
+    the time budget count where they have data; ``iterations_done`` says how far each got)."""
     windows = {}
     for name, (first, last) in WINDOWS.items():
+        done = [run for run in runs.values() if len(run["post"]) >= last]
         per_seed = {
-            key: [float(run[key][first - 1 : last].mean()) for run in complete.values()]
+            key: [float(run[key][first - 1 : last].mean()) for run in done]
             for key in ("pre", "post")
         }
         per_seed["gain"] = list(np.subtract(per_seed["post"], per_seed["pre"]))
         windows[name] = {key: {**_ci(v), "per_seed": v} for key, v in per_seed.items()}
-    curves = {
-        key: [_ci([run[key][i] for run in complete.values()]) for i in range(ITERATIONS)]
-        for key in ("pre", "post", "seconds")
-    }
-    curves["gain"] = [
-        _ci([run["post"][i] - run["pre"][i] for run in complete.values()])
-        for i in range(ITERATIONS)
-    ]
-    reached = {seed: time_to_target(run) for seed, run in complete.items()}
+
+    def curve(values: Callable[[dict[str, np.ndarray], int], float]) -> list[dict[str, float]]:
+        return [
+            {"n": len(have), **_ci([values(run, i) for run in have])}
+            for i in range(ITERATIONS)
+            if (have := [run for run in runs.values() if len(run["post"]) > i])
+        ]
+
     return {
-        "seeds": sorted(complete),
-        "unfinished": {s: len(run["post"]) for s, run in runs.items() if s not in complete},
+        "seeds": sorted(runs),
+        "iterations_done": {seed: len(run["post"]) for seed, run in runs.items()},
         "windows": windows,
-        "curves": curves,
+        "curves": {
+            **{key: curve(lambda run, i, key=key: float(run[key][i])) for key in ("pre", "post")},
+            "gain": curve(lambda run, i: float(run["post"][i] - run["pre"][i])),
+            "seconds": curve(lambda run, i: float(run["seconds"][i])),
+        },
         "seconds_per_iteration": _ci(
-            [float(run["seconds"][ITERATIONS - 1]) / ITERATIONS for run in complete.values()]
+            [float(run["seconds"][-1]) / len(run["seconds"]) for run in runs.values()]
         ),
-        "time_to_reference_post": {"target": TARGET_POST, "per_seed": reached},
+        "time_to_reference_post": {
+            "target": TARGET_POST,
+            "per_seed": {seed: time_to_target(run) for seed, run in runs.items()},
+        },
     }
 
 
@@ -137,7 +145,8 @@ def main() -> None:
     }
     path = RESULTS / f"cheetah_{args.label}.json"
     path.write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: result[k] for k in ("label", "seeds", "unfinished", "windows")}, indent=1))
+    keys = ("label", "iterations_done", "windows", "time_to_reference_post")
+    print(json.dumps({key: result[key] for key in keys}, indent=1))
 
 
 if __name__ == "__main__":
