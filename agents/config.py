@@ -55,15 +55,22 @@ class PolicyConfig:
 
     Attributes:
         hidden: hidden-layer widths (tanh).
-        init_std: initial action standard deviation.
+        init_std: initial action standard deviation (in policy units).
+        action_scale: policy units per control unit: the env receives
+            ``clip(a / action_scale, low, high)``. 1: the policy acts in control units (Finn et
+            al. 2017's rllab setting); 10: pytorch-maml-rl's ``normalization_scale`` for MuJoCo,
+            σ = 1 is 0.1 in control units (see docs/bench_cheetah.md).
     """
 
     hidden: tuple[int, ...] = (100, 100)
     init_std: float = 1.0
+    action_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.hidden or min(self.hidden) < 1 or self.init_std <= 0:
             raise ConfigError(f"policy needs >= 1 hidden layer and init_std > 0: {self}")
+        if self.action_scale <= 0:
+            raise ConfigError(f"policy.action_scale must be > 0: {self.action_scale}")
 
 
 @dataclass(frozen=True)

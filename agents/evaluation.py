@@ -32,7 +32,7 @@ def evaluation_tasks(config: RLExperiment, split: str, n_tasks: int) -> list[Tas
 def task_sampler(config: RLExperiment, simulator: Simulator, n_tasks: int) -> RolloutSampler:
     """The config's rollout sampler for ``n_tasks`` tasks on ``simulator`` (evaluation and
     ``metarl render`` both sample through it)."""
-    return RolloutSampler(simulator, n_tasks, config.env.horizon)
+    return RolloutSampler(simulator, n_tasks, config.env.horizon, config.policy.action_scale)
 
 
 def adaptation_chunks(

@@ -54,6 +54,11 @@ def load_ppo_baseline(path: Any, config: RLExperiment) -> GaussianMLPPolicy:
         raise ConfigError(
             f"--baseline {path} was trained on {baseline.env.family}, not {config.env.family}"
         )
+    if baseline.policy.action_scale != config.policy.action_scale:
+        raise ConfigError(
+            f"--baseline {path} acts with policy.action_scale = {baseline.policy.action_scale}, "
+            f"not {config.policy.action_scale}"
+        )
     if not run.has_checkpoint():
         raise RunDirError(f"--baseline {path} has no checkpoint yet")
     return actor_from_state(run.load_checkpoint()["trainer"], baseline)

@@ -27,6 +27,7 @@ from torch import nn
 
 from metarl.agents.policies import GaussianMLPPolicy
 from metarl.envs import TaskDistribution, make_task_distribution
+from metarl.envs.action_scaling import ScaledActions
 from metarl.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -78,6 +79,13 @@ class TaskResampling(gymnasium.Wrapper):
         return self.env.reset(seed=seed, options={**(options or {}), "task": task})
 
 
+def make_env(env_id: str, config: RLExperiment) -> gymnasium.Env:
+    """The Gymnasium env ``env_id`` with the config's horizon, acting in the policy's units
+    (``policy.action_scale``, as the batched sampler does)."""
+    env = gymnasium.make(env_id, max_episode_steps=config.env.horizon)
+    return ScaledActions(env, config.policy.action_scale)
+
+
 class PPOPretrainer:
     """A :class:`~metarl.training.Trainer` that pretrains the PPO baseline."""
 
@@ -86,9 +94,7 @@ class PPOPretrainer:
         settings = config.pretrain
         tasks = make_task_distribution(config.env.family, config.env.task_seed)
         self.resamplers = [
-            TaskResampling(
-                gymnasium.make(tasks.family.env_id, max_episode_steps=config.env.horizon), tasks
-            )
+            TaskResampling(make_env(tasks.family.env_id, config), tasks)
             for _ in range(settings.n_envs)
         ]
         self.envs = DummyVecEnv([lambda env=env: Monitor(env) for env in self.resamplers])

@@ -59,7 +59,12 @@ class RL2Trainer:
             config, tasks, settings.trials_per_task, seed=int(rng.integers(2**31))
         )
         trials = sample_trials(
-            self.policy, simulator, settings.episodes_per_trial, config.env.horizon, rng
+            self.policy,
+            simulator,
+            settings.episodes_per_trial,
+            config.env.horizon,
+            rng,
+            config.policy.action_scale,
         )
         sample_s = time.perf_counter() - started
         advantages, returns = trial_advantages(
@@ -124,7 +129,9 @@ def episode_returns(
     for index, task in enumerate(tasks):
         simulator = make_simulator(config, [task], trials, seed=0)
         rng = np.random.default_rng([seed, index])
-        result = sample_trials(policy, simulator, episodes, config.env.horizon, rng)
+        result = sample_trials(
+            policy, simulator, episodes, config.env.horizon, rng, config.policy.action_scale
+        )
         per_trial = result.episode_returns(episodes).view(1, trials, episodes)
         curves.append(per_trial.mean(1).double().numpy())
     return np.concatenate(curves)

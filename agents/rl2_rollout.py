@@ -18,6 +18,7 @@ from torch import Tensor
 from metarl.agents.policies import gaussian_log_prob
 from metarl.agents.recurrent_policy import RecurrentGaussianPolicy
 from metarl.agents.sampler import Simulator
+from metarl.envs.action_scaling import env_action
 
 ActionMap = Callable[[Tensor], np.ndarray]
 """Turns the policy's sampled actions ``[num_envs, act_dim]`` into the actions the env steps."""
@@ -51,11 +52,11 @@ class Trials(NamedTuple):
         return int(self.mask.sum().item())
 
 
-def clipped_actions(simulator: Simulator) -> ActionMap:
-    """The action map of :class:`~metarl.agents.sampler.RolloutSampler`: clip to the bounds."""
-    low = torch.as_tensor(simulator.action_low, dtype=torch.float32)
-    high = torch.as_tensor(simulator.action_high, dtype=torch.float32)
-    return lambda action: torch.maximum(torch.minimum(action, high), low).numpy()
+def scaled_actions(simulator: Simulator, action_scale: float = 1.0) -> ActionMap:
+    """The action map of :class:`~metarl.agents.sampler.RolloutSampler`: the env gets
+    ``clip(a / action_scale, low, high)`` (:func:`~metarl.envs.action_scaling.env_action`)."""
+    low, high = simulator.action_low, simulator.action_high
+    return lambda action: env_action(action.numpy(), action_scale, low, high)
 
 
 @torch.no_grad()
@@ -106,13 +107,16 @@ def sample_trials(
     episodes: int,
     horizon: int,
     rng: np.random.Generator,
+    action_scale: float = 1.0,
 ) -> Trials:
-    """:func:`run_trials` with the env seed and the action noise drawn from ``rng``."""
+    """:func:`run_trials` with the env seed and the action noise drawn from ``rng``, acting
+    through :func:`scaled_actions`."""
     generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
     shape = (episodes, horizon, simulator.num_envs, simulator.action_dim)
     noise = torch.randn(shape, generator=generator)
     seed = int(rng.integers(2**31))
-    return run_trials(policy, simulator, horizon, seed, noise, clipped_actions(simulator))
+    to_env = scaled_actions(simulator, action_scale)
+    return run_trials(policy, simulator, horizon, seed, noise, to_env)
 
 
 def _tensor(array: np.ndarray) -> Tensor:

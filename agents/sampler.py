@@ -18,6 +18,7 @@ from torch import Tensor
 from metarl.agents.episodes import Episodes
 from metarl.agents.policies import TaskPolicies
 from metarl.core import Params
+from metarl.envs.action_scaling import env_action
 
 
 @contextmanager
@@ -55,17 +56,21 @@ class RolloutSampler:
         simulator: holds ``n_tasks · rollouts`` envs, task-major.
         n_tasks: tasks of the meta-batch.
         horizon: maximum episode length T.
+        action_scale: policy units per control unit; the env receives
+            ``clip(a / action_scale, low, high)`` (:func:`metarl.envs.action_scaling.env_action`)
+            while the episodes keep the sampled ``a``.
     """
 
-    def __init__(self, simulator: Simulator, n_tasks: int, horizon: int) -> None:
+    def __init__(
+        self, simulator: Simulator, n_tasks: int, horizon: int, action_scale: float = 1.0
+    ) -> None:
         if simulator.num_envs % n_tasks:
             raise ValueError(f"{simulator.num_envs} envs cannot be split among {n_tasks} tasks")
         self.simulator = simulator
         self.n_tasks = n_tasks
         self.rollouts = simulator.num_envs // n_tasks
         self.horizon = horizon
-        self.low = torch.as_tensor(simulator.action_low, dtype=torch.float32)
-        self.high = torch.as_tensor(simulator.action_high, dtype=torch.float32)
+        self.action_scale = action_scale
 
     @torch.no_grad()
     @_torch_threads(1)
@@ -96,8 +101,8 @@ class RolloutSampler:
             noise = torch.randn(mean.shape, generator=generator)
             action = (mean + torch.exp(log_std) * noise).reshape(sim.num_envs, act_dim)
             observations[t], actions[t], mask[t] = obs, action, alive.float()
-            clipped = torch.maximum(torch.minimum(action, self.high), self.low)
-            next_obs, reward, terminated, truncated = sim.step(clipped.numpy())
+            control = env_action(action.numpy(), self.action_scale, sim.action_low, sim.action_high)
+            next_obs, reward, terminated, truncated = sim.step(control)
             rewards[t] = _tensor(reward) * alive
             alive &= ~torch.as_tensor(np.logical_or(terminated, truncated))
             obs = _tensor(next_obs)

@@ -107,7 +107,9 @@ class MetaRLTrainer:
         simulator = make_simulator(
             self.config, tasks, agent.rollouts, seed=int(rng.integers(2**31))
         )
-        sampler = RolloutSampler(simulator, len(tasks), self.config.env.horizon)
+        sampler = RolloutSampler(
+            simulator, len(tasks), self.config.env.horizon, self.config.policy.action_scale
+        )
         is_reptile = isinstance(self.learner, ReptileRL)
         result = self.adaptation.run(
             sampler,

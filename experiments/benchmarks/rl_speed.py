@@ -82,7 +82,7 @@ def fisher_ab(overrides: list[str], repeats: int) -> dict:
     rng = iteration_rng(0, 0)
     tasks = trainer.tasks.sample(config.agent.meta_batch_size, rng)
     simulator = make_simulator(config, tasks, config.agent.rollouts, seed=int(rng.integers(2**31)))
-    sampler = RolloutSampler(simulator, len(tasks), config.env.horizon)
+    sampler = RolloutSampler(simulator, len(tasks), config.env.horizon, config.policy.action_scale)
     result = trainer.adaptation.run(sampler, trainer.params, config.agent.inner_steps, rng)
     support, query = result.episodes[:-1], result.episodes[-1]
     seconds: dict[str, list[float]] = {product: [] for product in PRODUCTS}

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${BIN:-.venv/bin}"
 DATA_DIR="${DATA_DIR:-../shared/datasets/omniglot-py}"
-SECTIONS="${SECTIONS:-speed sinusoid omniglot navigation halfcheetah}"
+SECTIONS="${SECTIONS:-speed sinusoid omniglot navigation halfcheetah cheetah}"
 RESULTS=experiments/benchmarks/results
 RUNS=runs/bench
 mkdir -p "$RESULTS" "$RUNS"
@@ -56,12 +56,14 @@ if want halfcheetah; then
     # same horizon. Then evaluated on 40 held-out tasks against both baselines. The runs in
     # docs/benchmarks.md ran two at a time, and three were continued afterwards with
     # `timeout -s INT SECS metarl train --resume RUN --iterations N` and evaluated again.
+    # They predate policy.action_scale = 10 in the configs: they ran in control units (scale 1).
     SMALL=(--set env.horizon=100 --set agent.meta_batch_size=20 --set agent.rollouts=10
-           --set run.checkpoint_every=5)
+           --set run.checkpoint_every=5 --set policy.action_scale=1)
     for family in dir vel; do
         ppo="$RUNS/halfcheetah_${family}_ppo"
         timeout -s INT "${PPO_BUDGET:-900}" "$BIN/metarl" train "experiments/halfcheetah_${family}_ppo.toml" \
-            --run-dir "$ppo" --set env.horizon=100 --set run.checkpoint_every=2 || true
+            --run-dir "$ppo" --set env.horizon=100 --set run.checkpoint_every=2 \
+            --set policy.action_scale=1 || true
     done
     for name in halfcheetah_dir_maml halfcheetah_vel_maml halfcheetah_dir_fomaml halfcheetah_dir_reptile; do
         extra=("${SMALL[@]}")
@@ -72,4 +74,14 @@ if want halfcheetah; then
         "$BIN/metarl" evaluate "$RUNS/$name" --steps 3 --tasks 40 --baseline "$RUNS/halfcheetah_${family}_ppo"
         cp "$RUNS/$name/evaluation.json" "$RESULTS/$name.json"
     done
+fi
+
+if want cheetah; then
+    # docs/bench_cheetah.md: HalfCheetahVel at pytorch-maml-rl's config, 40 meta-iterations, 3 seeds
+    # for the default action scale, one seed for the initial-std ablation. About 15 min per run.
+    export OMP_NUM_THREADS=1
+    "$BIN/python" experiments/benchmarks/cheetah_time_to_result.py --label scale10 --train \
+        --seeds 0 1 2 --runs-dir "$RUNS"
+    "$BIN/python" experiments/benchmarks/cheetah_time_to_result.py --label std01 --train \
+        --seeds 0 --runs-dir "$RUNS" --set policy.action_scale=1 --set policy.init_std=0.1
 fi

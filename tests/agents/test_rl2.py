@@ -8,7 +8,7 @@ import torch
 
 from metarl.agents.recurrent_policy import RecurrentGaussianPolicy
 from metarl.agents.rl2_ppo import RL2Settings, ppo_loss, trial_advantages
-from metarl.agents.rl2_rollout import Trials, clipped_actions, run_trials
+from metarl.agents.rl2_rollout import Trials, run_trials, scaled_actions
 from metarl.envs import BatchedSimulator, make_task_distribution
 
 
@@ -49,7 +49,7 @@ def remembering_policy() -> RecurrentGaussianPolicy:
 def bandit_trials(policy, signs, episodes, seed=0) -> Trials:
     simulator = SignBandit(signs)
     noise = torch.randn(episodes, 1, len(signs), 1, generator=torch.Generator().manual_seed(seed))
-    return run_trials(policy, simulator, 1, 0, noise, clipped_actions(simulator))
+    return run_trials(policy, simulator, 1, 0, noise, scaled_actions(simulator))
 
 
 def test_hidden_state_carries_the_previous_reward_across_episodes_and_resets_between_trials():
@@ -149,7 +149,7 @@ def test_batched_trials_equal_each_task_run_alone():
     episodes, horizon, per_task, seed = 2, 7, 2, 11
     noise = torch.randn(episodes, horizon, 3 * per_task, 2, generator=torch.Generator())
     batched_sim = BatchedSimulator("Navigation2D", tasks, per_task, horizon=horizon)
-    batched = run_trials(policy, batched_sim, horizon, seed, noise, clipped_actions(batched_sim))
+    batched = run_trials(policy, batched_sim, horizon, seed, noise, scaled_actions(batched_sim))
     for i, task in enumerate(tasks):
         alone_sim = BatchedSimulator("Navigation2D", [task], per_task, horizon=horizon)
         envs = slice(i * per_task, (i + 1) * per_task)
@@ -159,7 +159,7 @@ def test_batched_trials_equal_each_task_run_alone():
             horizon,
             seed + i * per_task,  # env j of the batch is reset with seed + j
             noise[:, :, envs],
-            clipped_actions(alone_sim),
+            scaled_actions(alone_sim),
         )
         for name, a, b in zip(Trials._fields, batched, alone, strict=True):
             torch.testing.assert_close(a[envs], b, rtol=0, atol=1e-6, msg=name)
