@@ -1,10 +1,11 @@
 """What ``metarl render`` shows: a policy after 0, 1, … adaptation steps on a few tasks.
 
 The adaptation is the evaluation's (:func:`~metarl.agents.evaluation.adaptation_chunks`: the same
-chunks of tasks, samplers and seeds as ``metarl evaluate``). Each adapted policy then acts for one
+tasks, samplers, seeds and step sizes as ``metarl evaluate``). Each adapted policy then acts for one
 episode in its task's Gymnasium env through the same rollout sampler, so the actions reach the env
 exactly as in training; the env records what it shows: camera frames from MuJoCo's renderer, or
-the path of a family with a 2D view (:mod:`metarl.envs.views`).
+the path of a family with a 2D view (:mod:`metarl.envs.views`). An RL² policy adapts through its
+recurrent state instead: it runs one trial per task, and the panels are the trial's episodes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium
 import numpy as np
@@ -28,6 +29,8 @@ from metarl.agents.evaluation import (
     task_sampler,
 )
 from metarl.agents.policies import GaussianMLPPolicy
+from metarl.agents.recurrent_policy import RecurrentGaussianPolicy
+from metarl.agents.rl2_rollout import sample_trials
 from metarl.agents.trainer import build_adaptation
 from metarl.core import Params, module_params
 from metarl.envs import Task
@@ -58,7 +61,8 @@ class Recording:
 
     Attributes:
         task: the task.
-        step: adaptation steps taken before the episode.
+        step: adaptation steps (RL²: episodes of the trial) before the episode.
+        heading: what the episode is, for its caption ("after 1 step", "episode 2 of the trial").
         episode_return: its undiscounted return.
         frames: camera frames ``[H, W, 3]``, at the reset and after each step (camera families).
         positions: ``[steps + 1, 2]`` path in the plane (2D-view families).
@@ -68,6 +72,7 @@ class Recording:
 
     task: Task
     step: int
+    heading: str
     episode_return: float
     frames: list[np.ndarray]
     positions: np.ndarray | None
@@ -75,9 +80,20 @@ class Recording:
     x_travel: float | None
 
 
+class EpisodeRecord(NamedTuple):
+    """What a :class:`RecordingSimulator` recorded of one episode, per env."""
+
+    frames: list[list[np.ndarray]]
+    observations: list[list[np.ndarray]]
+    x_positions: list[list[float]]
+
+
 class RecordingSimulator:
     """One Gymnasium env per task, behind the sampler's ``Simulator`` interface, recording each
-    env's frames (``camera=True``) or observations, and ``x_position``, until its episode ends."""
+    env's frames (``camera=True``) or observations, and ``x_position``, until its episode ends.
+
+    ``frames``, ``observations`` and ``x_positions`` hold the current episode; ``episodes`` every
+    episode since construction (an RL² trial resets the envs between its episodes)."""
 
     def __init__(self, env_id: str, tasks: list[Task], horizon: int, camera: bool) -> None:
         options: dict[str, Any] = {"max_episode_steps": horizon}
@@ -94,6 +110,7 @@ class RecordingSimulator:
         self.observations: list[list[np.ndarray]] = []
         self.frames: list[list[np.ndarray]] = []
         self.x_positions: list[list[float]] = []
+        self.episodes: list[EpisodeRecord] = []
         self._last: list[np.ndarray] = []
         self._done = np.zeros(self.num_envs, dtype=bool)
 
@@ -108,6 +125,7 @@ class RecordingSimulator:
             [info["x_position"]] if "x_position" in info else [] for _, info in results
         ]
         self.frames = [[self._frame(env)] for env in self.envs] if self.camera else []
+        self.episodes.append(EpisodeRecord(self.frames, self.observations, self.x_positions))
         return np.stack(self._last)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -193,9 +211,7 @@ def record_episodes(
     one column run together in one :class:`RecordingSimulator`, sampled by the evaluation's
     sampler from ``default_rng([seed, j])``.
     """
-    env_id = get_family(config.env.family).env_id
-    views = [plane_view(env_id, task) for task in tasks]
-    camera = views[0] is None
+    env_id, views, camera = _recording_setup(config, tasks)
     policies = build_adaptation(config, policy).policies
     columns, fps = [], 20.0
     for j, (step, step_params) in enumerate(zip(steps, params, strict=True)):
@@ -207,23 +223,87 @@ def record_episodes(
             simulator.close()
         fps = simulator.fps
         returns = episodes.episode_returns()[:, 0].tolist()
+        heading = f"after {step} step{'' if step == 1 else 's'}"
+        record = simulator.episodes[-1]
         columns.append(
             [
-                Recording(
-                    task=task,
-                    step=step,
-                    episode_return=float(returns[i]),
-                    frames=simulator.frames[i] if camera else [],
-                    positions=None
-                    if camera
-                    else views[i].positions(np.stack(simulator.observations[i])),  # type: ignore[union-attr]
-                    view=views[i],
-                    x_travel=_travel(simulator.x_positions[i]),
-                )
+                _recording(task, step, heading, returns[i], record, i, views[i])
                 for i, task in enumerate(tasks)
             ]
         )
     return [list(row) for row in zip(*columns, strict=True)], fps
+
+
+def record_trials(
+    config: RLExperiment,
+    policy: RecurrentGaussianPolicy,
+    tasks: list[Task],
+    shown: list[int],
+    seed: int,
+) -> tuple[list[list[Recording]], float]:
+    """One RL² trial per task (rows), recording episode ``k + 1`` for each ``k`` in ``shown``
+    (columns: after ``k`` episodes of experience), and the frame rate. Task ``i``'s trial is
+    sampled from ``default_rng([seed, i])`` with its hidden state carried across the episodes."""
+    env_id, views, camera = _recording_setup(config, tasks)
+    episodes = max(shown) + 1
+    rows, fps = [], 20.0
+    for i, task in enumerate(tasks):
+        simulator = RecordingSimulator(env_id, [task], config.env.horizon, camera)
+        try:
+            rng = np.random.default_rng([seed, i])
+            trial = sample_trials(
+                policy, simulator, episodes, config.env.horizon, rng, config.policy.action_scale
+            )
+        finally:
+            simulator.close()
+        fps = simulator.fps
+        returns = trial.episode_returns(episodes)[0].tolist()
+        rows.append(
+            [
+                _recording(
+                    task,
+                    k,
+                    f"episode {k + 1} of the trial",
+                    returns[k],
+                    simulator.episodes[k],
+                    0,
+                    views[i],
+                )
+                for k in shown
+            ]
+        )
+    return rows, fps
+
+
+def _recording_setup(
+    config: RLExperiment, tasks: list[Task]
+) -> tuple[str, list[PlaneView | None], bool]:
+    """The family's env id, each task's 2D view, and whether to film (no 2D view)."""
+    env_id = get_family(config.env.family).env_id
+    views = [plane_view(env_id, task) for task in tasks]
+    return env_id, views, views[0] is None
+
+
+def _recording(
+    task: Task,
+    step: int,
+    heading: str,
+    episode_return: float,
+    record: EpisodeRecord,
+    env: int,
+    view: PlaneView | None,
+) -> Recording:
+    """The :class:`Recording` of env ``env``'s episode in ``record``."""
+    return Recording(
+        task=task,
+        step=step,
+        heading=heading,
+        episode_return=float(episode_return),
+        frames=record.frames[env] if view is None else [],
+        positions=None if view is None else view.positions(np.stack(record.observations[env])),
+        view=view,
+        x_travel=_travel(record.x_positions[env]),
+    )
 
 
 def _travel(x_positions: list[float]) -> float | None:
@@ -240,7 +320,8 @@ class RenderOptions:
         tasks: the number of held-out tasks (rows): the first tasks ``metarl evaluate`` uses.
         task_list: explicit tasks instead (``--tasks-file``).
         split: the task split of ``tasks``.
-        rollouts: rollouts per adaptation step (default: the config's ``eval.rollouts``).
+        rollouts: rollouts per adaptation step (default: ``eval.rollouts``, else
+            ``agent.rollouts``; not used for RL²).
         seed: seeds the recorded episodes (the adaptation keeps the evaluation's ``eval.seed``).
     """
 
@@ -253,24 +334,29 @@ class RenderOptions:
     seed: int = 0
 
 
-def render(config: RLExperiment, policy: GaussianMLPPolicy, options: RenderOptions) -> Path:
-    """Adapt ``policy`` as the evaluation does, record one episode per task and step, and write
-    them as a grid (rows = tasks, columns = steps), each panel captioned."""
+def render(
+    config: RLExperiment,
+    policy: GaussianMLPPolicy | RecurrentGaussianPolicy,
+    options: RenderOptions,
+) -> Path:
+    """Record one episode per task and column and write them as a grid (rows = tasks), each
+    panel captioned. A MAML-style ``policy`` is adapted as the evaluation does, one column per
+    adaptation step; an RL² ``policy`` runs one trial per task, column ``k`` showing the episode
+    after ``k`` episodes of experience."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     if options.out.suffix.lower() == ".mp4" and not mp4_available():
         raise RenderError("writing .mp4 needs imageio-ffmpeg: pip install 'metarl[render]'")
     steps = sorted(set(options.steps))
     if options.task_list is not None:
-        tasks, shown = list(options.task_list), len(options.task_list)
+        tasks = list(options.task_list)
     else:
-        # whole evaluation chunks, so every shown task adapts exactly as in `metarl evaluate`
-        chunk = config.agent.meta_batch_size
-        pool = evaluation_tasks(config, options.split, max(config.eval.tasks, options.tasks))
-        tasks, shown = pool[: -(-options.tasks // chunk) * chunk], options.tasks
-    rollouts = options.rollouts or config.eval.rollouts
-    params = adapted_params(config, policy, tasks, steps, rollouts, config.eval.seed)
-    params = [{name: p[:shown] for name, p in step.items()} for step in params]
-    rows, fps = record_episodes(config, policy, tasks[:shown], params, steps, options.seed)
+        tasks = evaluation_tasks(config, options.split, options.tasks)
+    if isinstance(policy, RecurrentGaussianPolicy):
+        rows, fps = record_trials(config, policy, tasks, steps, options.seed)
+    else:
+        rollouts = options.rollouts or config.eval.rollouts or config.agent.rollouts
+        params = adapted_params(config, policy, tasks, steps, rollouts, config.eval.seed)
+        rows, fps = record_episodes(config, policy, tasks, params, steps, options.seed)
     bounds = None
     if rows[0][0].view is not None:  # one camera for every panel: the bounds that fit all paths
         paths = [recording.positions for row in rows for recording in row]
@@ -296,8 +382,7 @@ def _panel(recording: Recording, t: int, bounds: Any) -> np.ndarray:
         positions = recording.positions[: t + 1]  # type: ignore[index]
         color = STEP_COLORS[recording.step % len(STEP_COLORS)]
         image = plane_picture(recording.view, positions, color, FRAME_SIZE, bounds)
-    k = recording.step
-    outcome = f"after {k} step{'' if k == 1 else 's'}: return {recording.episode_return:.1f}"
+    outcome = f"{recording.heading}: return {recording.episode_return:.1f}"
     if recording.x_travel is not None:
         outcome += f", x {recording.x_travel:+.1f} m"
     return caption(image, [task_label(recording.task), outcome])

@@ -123,9 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
         "render",
         help="draw episodes of an RL run's policy before and after adapting",
         description="Adapt the run's policy on held-out tasks as `metarl evaluate` does (same "
-        "chunks and seeds), record one episode per task after each listed step, and write them "
-        "as a grid (rows = tasks, columns = steps): MuJoCo camera frames (MUJOCO_GL, default "
-        "egl), or paths in the plane for families with a 2D view (Navigation2D).",
+        "tasks, seeds and step sizes), record one episode per task after each listed step, and "
+        "write them as a grid (rows = tasks, columns = steps): MuJoCo camera frames (MUJOCO_GL, "
+        "default egl), or paths in the plane for families with a 2D view (Navigation2D). For an "
+        "RL² run, column k is episode k + 1 of one trial per task.",
     )
     render_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     which_tasks = render_parser.add_mutually_exclusive_group()
@@ -141,6 +142,11 @@ def build_parser() -> argparse.ArgumentParser:
     render_parser.add_argument("--seed", type=int, default=0, help="seeds the shown episodes")
     render_parser.add_argument("--split", default="test", choices=["train", "test"])
     render_parser.add_argument("--rollouts", type=int, help="rollouts per adaptation step")
+    render_parser.add_argument(
+        "--allow-out-of-range",
+        action="store_true",
+        help="accept --tasks-file tasks outside the family's ranges",
+    )
     render_parser.add_argument(
         "--out", type=Path, required=True, help="file to write: .png, .gif or .mp4"
     )
@@ -286,6 +292,7 @@ def command_render(args: argparse.Namespace) -> None:
         seed=args.seed,
         split=args.split,
         rollouts=args.rollouts,
+        allow_out_of_range=args.allow_out_of_range,
     )
     print(f"wrote {out}")
 

@@ -7,29 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metarl.envs import Task, validate_task
-from metarl.errors import ConfigError, MetarlError, RunDirError
+from metarl.envs.task_files import read_tasks_file
+from metarl.errors import ConfigError, RunDirError
 from metarl.experiment import resolve_config
 from metarl.media import check_output
 from metarl.runs import RunDir
-
-
-def read_tasks_file(path: Path, family: str) -> list[Task]:
-    """The tasks in ``path`` (one ``Task.to_json`` line each), all of ``family``."""
-    if not path.is_file():
-        raise ConfigError(f"--tasks-file {path} not found")
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    if not lines:
-        raise ConfigError(f"--tasks-file {path} holds no tasks")
-    tasks = []
-    for number, line in enumerate(lines, 1):
-        try:
-            task = Task.from_json(line)
-            validate_task(task, family)
-        except MetarlError as error:
-            raise ConfigError(f"{path}:{number}: {error}") from None
-        tasks.append(task)
-    return tasks
 
 
 def render_run(
@@ -41,6 +23,7 @@ def render_run(
     seed: int,
     split: str,
     rollouts: int | None,
+    allow_out_of_range: bool = False,
 ) -> Path:
     """Render the run at ``run_dir`` (see :class:`metarl.agents.render.RenderOptions`)."""
     check_output(out)
@@ -54,7 +37,10 @@ def render_run(
     kind, config = resolve_config(run.raw_config(), [])
     if config.kind != "rl":
         raise ConfigError(f"{run_dir} is a {config.kind!r} run; render draws RL runs only")
-    task_list = None if tasks_file is None else read_tasks_file(tasks_file, config.env.family)
+    family = config.env.family
+    task_list = None
+    if tasks_file is not None:
+        task_list = read_tasks_file(tasks_file, family, allow_out_of_range)
     trainer = kind.build_trainer(config)
     if not run.has_checkpoint():
         raise RunDirError(f"{run_dir} has no checkpoint yet; train it first")
@@ -62,6 +48,7 @@ def render_run(
 
     from metarl.agents.experiment import trained_policy
     from metarl.agents.render import RenderOptions, render
+    from metarl.agents.rl2 import RL2Trainer
 
     options = RenderOptions(
         out=out,
@@ -72,4 +59,5 @@ def render_run(
         rollouts=rollouts,
         seed=seed,
     )
-    return render(config, trained_policy(trainer), options)  # type: ignore[arg-type]
+    policy = trainer.policy if isinstance(trainer, RL2Trainer) else trained_policy(trainer)
+    return render(config, policy, options)  # type: ignore[arg-type]

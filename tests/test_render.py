@@ -176,3 +176,25 @@ def test_adapted_params_are_the_evaluations(tmp_path: Path) -> None:
             episodes.episode_returns().mean(1).double().numpy(), expected[index, 1]
         )
     assert not np.allclose(expected[:, 0], expected[:, 1])
+
+
+def test_rl2_run_renders_the_episodes_of_one_trial(tmp_path: Path) -> None:
+    """An RL² run's columns are the episodes of one trial per task: a 2 × 2 grid of distinct,
+    captioned paths, the same for the same seed and another for another seed."""
+    run = tmp_path / "rl2"
+    tiny = ["agent.meta_batch_size=2", "rl2.trials_per_task=2", "rl2.minibatch_trials=4"]
+    tiny += ["rl2.hidden=8", "env.horizon=8"]
+    overrides = [arg for setting in tiny for arg in ("--set", setting)]
+    config = str(REPO / "experiments" / "navigation2d_rl2.toml")
+    assert main(["train", config, "--iterations", "1", "--run-dir", str(run), *overrides]) == 0
+
+    def grid(name: str, seed: int) -> np.ndarray:
+        out = tmp_path / name
+        args = ["--steps", "0", "1", "--tasks", "2", "--seed", str(seed), "--out", str(out)]
+        assert main(["render", str(run), *args]) == 0
+        return np.asarray(Image.open(out).convert("RGB"))
+
+    first = grid("a.png", seed=0)
+    check_grid(first)
+    assert np.array_equal(first, grid("b.png", seed=0))
+    assert not np.array_equal(first, grid("c.png", seed=1))
