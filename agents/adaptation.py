@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from metarl.agents.episodes import Episodes, with_advantages
-from metarl.agents.guards import check_episodes
+from metarl.agents.guards import check_episodes, first_nonfinite
 from metarl.agents.losses import reinforce_loss
 from metarl.agents.policies import TaskPolicies
 from metarl.agents.sampler import RolloutSampler
@@ -73,7 +73,9 @@ class Adaptation:
     ) -> Episodes:
         """Rollouts of ``params`` with their advantages; non-finite rollouts raise
         :class:`~metarl.errors.NonFiniteError` naming ``where``, before any baseline is fit."""
-        episodes = sampler.sample(self.policies, params, batched, rng)
+        return self._with_advantages(sampler.sample(self.policies, params, batched, rng), where)
+
+    def _with_advantages(self, episodes: Episodes, where: str) -> Episodes:
         check_episodes(episodes, where)
         return with_advantages(episodes, self.gamma, self.gae_lambda, self.baseline_reg)
 
@@ -85,16 +87,22 @@ class Adaptation:
         rng: np.random.Generator,
         sample_adapted: bool = True,
         label: str = "rollouts",
+        stop_at_nonfinite: bool = False,
     ) -> AdaptationResult:
         """Adapt ``params`` to each of the sampler's tasks with ``steps`` inner steps; ``label``
-        names the rollouts in errors."""
+        names the rollouts in errors. Non-finite rollouts raise
+        :class:`~metarl.errors.NonFiniteError`, or with ``stop_at_nonfinite`` end the
+        adaptation: they are the last entry of ``episodes`` (without advantages)."""
         seconds = {"sample": 0.0, "inner": 0.0}
         episodes: list[Episodes] = []
         batched = False
         for step in range(steps + int(sample_adapted)):
             started = time.perf_counter()
-            where = f"{label}, adaptation step {step}"
-            episodes.append(self.sample(sampler, params, batched, rng, where))
+            sampled = sampler.sample(self.policies, params, batched, rng)
+            if stop_at_nonfinite and first_nonfinite(sampled) is not None:
+                episodes.append(sampled)
+                break
+            episodes.append(self._with_advantages(sampled, f"{label}, adaptation step {step}"))
             seconds["sample"] += time.perf_counter() - started
             if step == steps:
                 break

@@ -68,15 +68,18 @@ def adaptation_returns(
     inner_lr: Sequence[float] | None = None,
 ) -> np.ndarray:
     """Mean episode return of each task after 0..``steps`` inner steps, ``[tasks, steps + 1]``,
-    adapted by :func:`evaluation_adaptation` on :func:`adaptation_chunks`."""
+    adapted by :func:`evaluation_adaptation` on :func:`adaptation_chunks`. A task whose rollouts
+    turn non-finite (a diverged adaptation) has NaN from that step on: it counts as diverged."""
     adaptation = evaluation_adaptation(config, policy, inner_lr)
     params = module_params(policy)
     curves = []
     with tqdm(total=len(tasks), desc=label, unit="task", dynamic_ncols=True) as bar:
         for batch, sampler, task_seed in adaptation_chunks(config, tasks, rollouts, seed):
             rng = np.random.default_rng(task_seed)
-            result = adaptation.run(sampler, params, steps, rng, label="evaluation rollouts")
-            returns = [episodes.episode_returns().mean(1) for episodes in result.episodes]
-            curves.append(np.stack([r.double().numpy() for r in returns], axis=1))
+            result = adaptation.run(sampler, params, steps, rng, stop_at_nonfinite=True)
+            curve = np.full((len(batch), steps + 1), np.nan)
+            for step, episodes in enumerate(result.episodes):
+                curve[:, step] = episodes.episode_returns().mean(1).double().numpy()
+            curves.append(curve)
             bar.update(len(batch))
     return np.concatenate(curves)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from metarl.agents import evaluation  # imported before any test patches make_simulator
 from metarl.agents import trainer as rl_trainer
 from metarl.config import read_toml, to_dict
 from metarl.errors import NonFiniteError
@@ -158,3 +159,29 @@ def test_evaluation_counts_diverged_tasks_per_step_and_warns(tmp_path, capsys, t
     assert f"after {first} adaptation steps" in warnings[0]
     assert len(warnings) == sum(1 for count in diverged if count)
     assert all(math.isfinite(m) for m in result["median"][:first])
+
+
+def test_rl_evaluation_counts_a_task_whose_rollouts_turn_nan_as_diverged(monkeypatch):
+    """The first task's simulator gives a NaN reward during adaptation step 1: that task is NaN
+    from step 1 on and counted as diverged; the others are unaffected; nothing raises."""
+    _, config = resolve_config(
+        read_toml(Path(NAVIGATION)), [a for a in TINY_NAVIGATION if a != "--set"]
+    )
+    policy = rl_trainer.build_policy(config, evaluation.evaluation_tasks(config, "train", 1))
+    tasks = evaluation.evaluation_tasks(config, "test", 3)
+    clean = evaluation.adaptation_returns(config, policy, tasks, 2, 2, seed=0)
+    make, made = evaluation.make_simulator, []
+
+    def first_one_breaks(*args: Any, **kwargs: Any) -> Any:
+        simulator = make(*args, **kwargs)
+        made.append(simulator)
+        if len(made) > 1:
+            return simulator
+        broken = NaNRewardSimulator(simulator)
+        broken.steps = -config.env.horizon  # the NaN lands in the second round of rollouts
+        return broken
+
+    monkeypatch.setattr(evaluation, "make_simulator", first_one_breaks)
+    curves = evaluation.adaptation_returns(config, policy, tasks, 2, 2, seed=0)
+    assert curves[0, 0] == clean[0, 0] and np.isnan(curves[0, 1:]).all()
+    np.testing.assert_array_equal(curves[1:], clean[1:])
