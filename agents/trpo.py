@@ -153,8 +153,10 @@ def trpo_step(
 
     Returns:
         ``loss_before``, ``loss_after``, ``kl_after``, the accepted ``step_fraction`` (0 when
-        the line search failed and the parameters were restored), and the seconds spent on the
-        direction (gradient and conjugate gradient, ``direction_s``) and the line search.
+        the line search failed and the parameters were restored), the norm of the loss's gradient
+        (``grad_norm``: non-finite when the gradient is, which the training loop reports), and
+        the seconds spent on the direction (gradient and conjugate gradient, ``direction_s``)
+        and the line search.
     """
     started = time.perf_counter()
     params = list(params)
@@ -169,7 +171,7 @@ def trpo_step(
     step = direction * torch.sqrt(settings.max_kl / model_kl.clamp(min=1e-12))
     old = _flat(params).detach().clone()
     loss_before = loss.item()
-    timings = {"direction_s": time.perf_counter() - started}
+    timings = {"grad_norm": gradient.norm().item(), "direction_s": time.perf_counter() - started}
     started = time.perf_counter()
     fraction = 1.0
     with torch.no_grad():

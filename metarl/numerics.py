@@ -19,6 +19,9 @@ CHECKED_SCALARS = ("loss", "return", "grad", "kl", "mse")
 """A logged scalar is checked when the last part of its tag contains one of these words (other
 scalars, e.g. Stable-Baselines3's explained variance, may legitimately be NaN)."""
 
+SCALAR_KINDS = {"return": "return", "loss": "loss", "grad": "gradient"}
+"""How a checked scalar is named in the error, by the first word its tag contains."""
+
 GRADIENT_STATE = ("exp_avg", "momentum_buffer", "grad")
 """Optimizer-state entries that are running statistics of gradients (Adam, SGD momentum)."""
 
@@ -34,7 +37,7 @@ def nonfinite_quantity(scalars: dict[str, float], state: dict[str, Any]) -> str 
         name = tag.split("/")[-1]
         if not any(word in name for word in CHECKED_SCALARS):
             continue
-        kind = "return" if "return" in name else "loss" if "loss" in name else "value"
+        kind = next((kind for word, kind in SCALAR_KINDS.items() if word in name), "value")
         if not math.isfinite(value):
             return f"non-finite {kind} {tag} = {value}"
         if tag.startswith("meta_train/") and kind == "loss" and abs(value) > DIVERGENCE_BOUND:

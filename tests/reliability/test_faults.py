@@ -25,15 +25,13 @@ from .conftest import NAVIGATION, SINUSOID, TINY_NAVIGATION, TINY_SINUSOID, run_
 
 
 class NaNGradientAt:
-    """A sinusoid trainer whose first parameter gets a NaN gradient at chosen iterations."""
+    """A trainer whose model's first parameter gets a NaN gradient at chosen iterations."""
 
-    def __init__(self, trainer: FewShotTrainer, iterations: set[int]) -> None:
-        self.trainer, self.iterations = trainer, iterations
-        self.parameters: list[list[torch.Tensor]] = []
+    def __init__(self, trainer: Any, iterations: set[int], model: torch.nn.Module) -> None:
+        self.trainer, self.iterations, self.model = trainer, iterations, model
 
     def train_iteration(self, iteration: int, rng: np.random.Generator) -> dict[str, float]:
-        model = self.trainer.learner.model
-        first = next(model.parameters())
+        first = next(self.model.parameters())
         hook = None
         if iteration in self.iterations:
             hook = first.register_hook(lambda g: torch.full_like(g, math.nan))
@@ -58,7 +56,9 @@ def sinusoid_run(tmp_path: Path, *overrides: str) -> tuple[RunDir, FewShotTraine
 
 def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
     run, trainer, _ = sinusoid_run(tmp_path)
-    faulty = NaNGradientAt(trainer, {4})  # the fifth iteration (iterations count from 1)
+    faulty = NaNGradientAt(
+        trainer, {4}, trainer.learner.model
+    )  # the fifth iteration (iterations count from 1)
     with pytest.raises(NonFiniteError) as caught:
         train(run, faulty, seed=0, iterations=8, log_every=1, checkpoint_every=2)
     message = str(caught.value)
@@ -74,7 +74,7 @@ def test_nan_gradient_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path)
 def test_skip_restores_the_state_from_before_the_faulty_iteration(tmp_path, capsys):
     run, trainer, _ = sinusoid_run(tmp_path)
     reference_run, reference, _ = sinusoid_run(tmp_path / "reference")
-    faulty = NaNGradientAt(trainer, {1})
+    faulty = NaNGradientAt(trainer, {1}, trainer.learner.model)
     train(run, faulty, seed=0, iterations=2, log_every=1, checkpoint_every=5, on_nonfinite="skip")
     train(reference_run, reference, seed=0, iterations=1, log_every=1, checkpoint_every=5)
     assert "iteration 2; skipped" in capsys.readouterr().err
@@ -185,3 +185,16 @@ def test_rl_evaluation_counts_a_task_whose_rollouts_turn_nan_as_diverged(monkeyp
     curves = evaluation.adaptation_returns(config, policy, tasks, 2, 2, seed=0)
     assert curves[0, 0] == clean[0, 0] and np.isnan(curves[0, 1:]).all()
     np.testing.assert_array_equal(curves[1:], clean[1:])
+
+
+def test_nan_gradient_under_trpo_stops_an_rl_run_naming_it(tmp_path):
+    """A NaN meta-gradient would only make TRPO's line search reject the step; its norm is
+    logged, so the run stops naming it."""
+    overrides = [a for a in TINY_NAVIGATION if a != "--set"]
+    _, config = resolve_config(read_toml(Path(NAVIGATION)), overrides)
+    trainer = rl_trainer.MetaRLTrainer(config)
+    run = RunDir.create(tmp_path / "run", to_dict(config))
+    faulty = NaNGradientAt(trainer, {1}, trainer.policy)
+    with pytest.raises(NonFiniteError, match=r"non-finite gradient meta_train/grad_norm = nan"):
+        train(run, faulty, seed=0, iterations=3, log_every=1, checkpoint_every=1)
+    assert run.load_checkpoint()["iteration"] == 1
