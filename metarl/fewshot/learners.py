@@ -37,6 +37,7 @@ from metarl.core import (
     multi_step_weights,
 )
 from metarl.fewshot.config import LearnerConfig
+from metarl.fewshot.embedding_learner import EmbeddingLearner
 from metarl.fewshot.episodes import Episode
 
 Metric = str  # "mse" or "accuracy"
@@ -166,48 +167,16 @@ def prototype_logits(embed: Callable[[Tensor], Tensor], episode: Episode, ways: 
     return -((query[:, None, :] - prototypes[None, :, :]) ** 2).sum(-1)
 
 
-class PrototypicalLearner:
+class PrototypicalLearner(EmbeddingLearner):
     """Prototypical Networks (Snell et al. 2017): classify queries by the nearest class mean of
     the support embeddings (squared Euclidean distance); no inner loop, so the adaptation curve
     has the single point "0 steps". Only the embedding (``model.features``) is trained."""
 
-    metric: Metric = "accuracy"
-
     def __init__(self, model: nn.Module, config: LearnerConfig) -> None:
-        self.model = model
+        super().__init__(model, model.features, config)
         self.embed = make_functional(model.features)
-        self.params = module_params(model.features)
-        self.vectorize = config.vectorize
-        optimizer_class = torch.optim.Adam if config.outer_optimizer == "adam" else torch.optim.SGD
-        self.optimizer = optimizer_class(self.params.values(), lr=config.outer_lr)
 
-    def _losses(self, episodes: Episode) -> tuple[Tensor, Tensor]:
-        """Per-episode query cross-entropy and accuracy."""
-        ways = int(episodes.support_y.max().item()) + 1
-
-        def episode_loss(params: Params, episode: Episode) -> tuple[Tensor, Tensor]:
-            logits = prototype_logits(lambda x: self.embed(params, x), episode, ways)
-            return prediction_loss(logits, episode.query_y, "accuracy")
-
-        return map_tasks(episode_loss, (self.params, episodes), (False, True), self.vectorize)
-
-    def meta_step(self, episodes: Episode) -> dict[str, float]:
-        """One Adam step on the mean query cross-entropy of a meta-batch."""
-        self.optimizer.zero_grad(set_to_none=True)
-        losses, accuracy = self._losses(episodes)
-        losses.mean().backward()
-        self.optimizer.step()
-        return {"loss": losses.mean().item(), "accuracy": accuracy.mean().item()}
-
-    def adaptation_curve(self, episodes: Episode, steps: int) -> Tensor:
-        """Query accuracy from the support prototypes: ``[tasks, 1]`` (no gradient steps)."""
-        del steps
-        with torch.no_grad():
-            return self._losses(episodes)[1][:, None]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def episode_loss(self, params: Params, episode: Episode, ways: int) -> tuple[Tensor, Tensor]:
+        """Query cross-entropy and accuracy against the support prototypes."""
+        logits = prototype_logits(lambda x: self.embed(params, x), episode, ways)
+        return prediction_loss(logits, episode.query_y, "accuracy")

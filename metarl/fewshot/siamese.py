@@ -15,14 +15,13 @@ embedding is the 4-block conv net of the other Omniglot learners (not Koch's lar
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from metarl.core import Params, make_functional, map_tasks, module_params
+from metarl.core import Params, make_functional
 from metarl.fewshot.config import LearnerConfig
+from metarl.fewshot.embedding_learner import EmbeddingLearner
 from metarl.fewshot.episodes import Episode
 
 
@@ -56,51 +55,20 @@ def class_scores(logits: Tensor, support_y: Tensor, ways: int) -> Tensor:
     return logits @ one_hot / one_hot.sum(0)
 
 
-class SiameseLearner:
+class SiameseLearner(EmbeddingLearner):
     """Trains a :class:`SiameseNet` on the same/different pairs of episodes; classifies queries
     by their best-matching support class. No inner loop: the curve has the point "0 steps"."""
 
-    metric = "accuracy"
-
     def __init__(self, model: nn.Module, config: LearnerConfig, dim: int) -> None:
-        self.model = SiameseNet(model.features, dim)
-        self.net = make_functional(self.model)
-        self.params = module_params(self.model)
-        self.vectorize = config.vectorize
-        optimizer_class = torch.optim.Adam if config.outer_optimizer == "adam" else torch.optim.SGD
-        self.optimizer = optimizer_class(self.params.values(), lr=config.outer_lr)
+        net = SiameseNet(model.features, dim)
+        super().__init__(net, net, config)
+        self.net = make_functional(net)
 
-    def _losses(self, episodes: Episode) -> tuple[Tensor, Tensor]:
-        """Per-episode balanced pair cross-entropy and N-way query accuracy."""
-        ways = int(episodes.support_y.max().item()) + 1
-
-        def episode_loss(params: Params, episode: Episode) -> tuple[Tensor, Tensor]:
-            logits = self.net(params, episode.query_x, episode.support_x)
-            same = (episode.query_y[:, None] == episode.support_y[None, :]).to(logits.dtype)
-            weight = torch.ones_like(same) + (ways - 2) * same
-            loss = F.binary_cross_entropy_with_logits(logits, same, weight)
-            predicted = class_scores(logits, episode.support_y, ways).argmax(-1)
-            return loss, (predicted == episode.query_y).float().mean()
-
-        return map_tasks(episode_loss, (self.params, episodes), (False, True), self.vectorize)
-
-    def meta_step(self, episodes: Episode) -> dict[str, float]:
-        """One optimizer step on the mean pair loss of a meta-batch of episodes."""
-        self.optimizer.zero_grad(set_to_none=True)
-        losses, accuracy = self._losses(episodes)
-        losses.mean().backward()
-        self.optimizer.step()
-        return {"loss": losses.mean().item(), "accuracy": accuracy.mean().item()}
-
-    def adaptation_curve(self, episodes: Episode, steps: int) -> Tensor:
-        """Query accuracy by nearest support class: ``[tasks, 1]`` (no gradient steps)."""
-        del steps
-        with torch.no_grad():
-            return self._losses(episodes)[1][:, None]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+    def episode_loss(self, params: Params, episode: Episode, ways: int) -> tuple[Tensor, Tensor]:
+        """Balanced pair cross-entropy and N-way query accuracy."""
+        logits = self.net(params, episode.query_x, episode.support_x)
+        same = (episode.query_y[:, None] == episode.support_y[None, :]).to(logits.dtype)
+        weight = torch.ones_like(same) + (ways - 2) * same
+        loss = F.binary_cross_entropy_with_logits(logits, same, weight)
+        predicted = class_scores(logits, episode.support_y, ways).argmax(-1)
+        return loss, (predicted == episode.query_y).float().mean()
