@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup setup-ray demo test bench lint clean
 
 setup: $(STAMP)
 
@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,render]'
 	touch $(STAMP)
+
+# The optional Ray extra (distributed sampling, metarl sweep): a 79 MB wheel, ~16 s to install.
+setup-ray: setup
+	$(BIN)/pip install --quiet -c constraints.txt -c constraints-ray.txt -e '.[ray]'
 
 lint: setup
 	$(BIN)/ruff check .

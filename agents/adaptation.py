@@ -18,7 +18,7 @@ from metarl.agents.episodes import Episodes, with_advantages
 from metarl.agents.guards import check_episodes, first_nonfinite
 from metarl.agents.losses import reinforce_loss
 from metarl.agents.policies import TaskPolicies
-from metarl.agents.sampler import RolloutSampler
+from metarl.agents.sampler import EpisodeSampler
 from metarl.core import InnerLoop, Params
 
 
@@ -65,7 +65,7 @@ class Adaptation:
 
     def sample(
         self,
-        sampler: RolloutSampler,
+        sampler: EpisodeSampler,
         params: Params,
         batched: bool,
         rng: np.random.Generator,
@@ -81,7 +81,7 @@ class Adaptation:
 
     def run(
         self,
-        sampler: RolloutSampler,
+        sampler: EpisodeSampler,
         params: Params,
         steps: int,
         rng: np.random.Generator,

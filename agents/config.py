@@ -125,6 +125,35 @@ class AgentConfig:
 
 
 @dataclass(frozen=True)
+class SamplerConfig:
+    """Where meta-training rollouts are sampled (``[sampler]``).
+
+    Attributes:
+        backend: "local" (one batched simulator in this process, the default) or "ray" (Ray
+            actors, each holding a batched simulator for a fixed shard of the meta-batch's
+            tasks; same episodes as "local", see ``agents/ray_sampler.py``; needs the ``ray``
+            extra).
+        workers: Ray sampler actors (the meta-batch is split into this many shards).
+        address: the Ray cluster: "local" (start one in this process), "auto" (the cluster this
+            machine belongs to) or "ray://HOST:PORT" (Ray Client).
+        cpus_per_worker: CPUs each actor reserves (also its MuJoCo threads).
+    """
+
+    backend: Literal["local", "ray"] = "local"
+    workers: int = 2
+    address: str = "local"
+    cpus_per_worker: int = 1
+
+    def __post_init__(self) -> None:
+        require_at_least(self, 1, "workers", "cpus_per_worker")
+        if self.address not in ("local", "auto") and not self.address.startswith("ray://"):
+            raise ConfigError(
+                f"sampler.address must be 'local', 'auto' or 'ray://HOST:PORT', got "
+                f"{self.address!r}"
+            )
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     """Few-rollout adaptation on held-out tasks.
 
@@ -173,8 +202,15 @@ class RLExperiment:
     pretrain: PretrainSettings = field(default_factory=PretrainSettings)
     rl2: RL2Settings = field(default_factory=RL2Settings)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
 
     def __post_init__(self) -> None:
+        sharded = ("maml", "fomaml", "reptile")
+        if self.sampler.backend == "ray" and self.agent.algorithm not in sharded:
+            raise ConfigError(
+                "sampler.backend = 'ray' samples for maml, fomaml and reptile; "
+                f"{self.agent.algorithm} samples in-process (use backend = 'local')"
+            )
         if self.agent.inner_rule == "learned" and (
             self.eval.inner_lr or self.eval.baseline_lr_grid
         ):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -49,6 +49,45 @@ class Simulator(Protocol):
         ...
 
 
+class EpisodeSampler(Protocol):
+    """What adaptation needs of a sampler: :class:`RolloutSampler`, or the Ray backend's
+    :class:`~metarl.agents.ray_sampler.RaySampler` (the same episodes, sampled elsewhere)."""
+
+    def sample(
+        self,
+        policies: TaskPolicies,
+        params: Params,
+        params_batched: bool,
+        rng: np.random.Generator,
+    ) -> Episodes: ...
+
+
+class RolloutSeeds(NamedTuple):
+    """The random streams of one sampling call, drawn from the caller's generator.
+
+    Attributes:
+        noise: seeds the torch generator of the action noise of the whole meta-batch.
+        reset: env ``i`` of the meta-batch (task-major) resets with seed ``reset + i``.
+    """
+
+    noise: int
+    reset: int
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator) -> RolloutSeeds:
+        """Two draws from ``rng``: the noise seed, then the reset seed."""
+        noise = int(rng.integers(2**63))
+        return cls(noise, int(rng.integers(2**31)))
+
+
+class Shard(NamedTuple):
+    """Tasks ``first .. first + count − 1`` of a meta-batch of ``total`` tasks."""
+
+    first: int
+    count: int
+    total: int
+
+
 class RolloutSampler:
     """Samples ``rollouts`` episodes of length ≤ ``horizon`` for each of ``n_tasks`` tasks.
 
@@ -72,8 +111,6 @@ class RolloutSampler:
         self.horizon = horizon
         self.action_scale = action_scale
 
-    @torch.no_grad()
-    @_torch_threads(1)
     def sample(
         self,
         policies: TaskPolicies,
@@ -83,13 +120,37 @@ class RolloutSampler:
     ) -> Episodes:
         """One batch of episodes per task, acting with ``params`` (per task if batched).
 
-        The env seeds and the action noise come from ``rng`` alone. The policy runs on one torch
-        thread: its forward pass is small, and idle torch threads would spin on the cores that
-        MuJoCo's threads step on.
+        The env seeds and the action noise come from ``rng`` alone (:class:`RolloutSeeds`).
         """
+        shard = Shard(0, self.n_tasks, self.n_tasks)
+        return self.sample_shard(policies, params, params_batched, RolloutSeeds.draw(rng), shard)
+
+    @torch.no_grad()
+    @_torch_threads(1)
+    def sample_shard(
+        self,
+        policies: TaskPolicies,
+        params: Params,
+        params_batched: bool,
+        seeds: RolloutSeeds,
+        shard: Shard,
+    ) -> Episodes:
+        """The episodes of ``shard``'s tasks (this sampler's), exactly as sampling the whole
+        meta-batch with ``seeds`` gives them: each step draws the noise of every task and keeps
+        the shard's rows. ``params`` (if batched) are the shard's. A shard of the meta-batch runs
+        to the horizon (the whole batch stops once all its envs are done; see
+        :func:`after_last_step_zeroed`).
+
+        The policy runs on one torch thread: its forward pass is small, and idle torch threads
+        would spin on the cores that MuJoCo's threads step on.
+        """
+        if shard.count != self.n_tasks:
+            raise ValueError(f"a shard of {shard.count} tasks on a {self.n_tasks}-task sampler")
         sim, shape = self.simulator, (self.n_tasks, self.rollouts)
-        generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
-        obs = _tensor(sim.reset(seed=int(rng.integers(2**31))))
+        rows = slice(shard.first, shard.first + shard.count)
+        whole_batch = shard.count == shard.total
+        generator = torch.Generator().manual_seed(seeds.noise)
+        obs = _tensor(sim.reset(seed=seeds.reset + shard.first * self.rollouts))
         horizon, act_dim = self.horizon, sim.action_dim
         observations = torch.zeros(horizon, sim.num_envs, sim.observation_dim)
         actions = torch.zeros(horizon, sim.num_envs, act_dim)
@@ -98,7 +159,7 @@ class RolloutSampler:
         alive = torch.ones(sim.num_envs, dtype=torch.bool)
         for t in range(horizon):
             mean, log_std = policies(params, obs.view(*shape, -1), params_batched)
-            noise = torch.randn(mean.shape, generator=generator)
+            noise = torch.randn((shard.total, *mean.shape[1:]), generator=generator)[rows]
             action = (mean + torch.exp(log_std) * noise).reshape(sim.num_envs, act_dim)
             observations[t], actions[t], mask[t] = obs, action, alive.float()
             control = env_action(action.numpy(), self.action_scale, sim.action_low, sim.action_high)
@@ -106,19 +167,50 @@ class RolloutSampler:
             rewards[t] = _tensor(reward) * alive
             alive &= ~torch.as_tensor(np.logical_or(terminated, truncated))
             obs = _tensor(next_obs)
-            if not alive.any():
+            if whole_batch and not alive.any():
                 break
 
-        def task_major(x: Tensor) -> Tensor:  # [T, N, ...] → [tasks, E, T, ...]
-            return x.transpose(0, 1).reshape(*shape, *x.shape[:1], *x.shape[2:])
-
         return Episodes(
-            observations=task_major(observations),
-            actions=task_major(actions),
-            rewards=task_major(rewards),
-            mask=task_major(mask),
+            observations=_task_major(observations, shape),
+            actions=_task_major(actions, shape),
+            rewards=_task_major(rewards, shape),
+            mask=_task_major(mask, shape),
             advantages=torch.zeros(*shape, horizon),
         )
+
+
+def _task_major(x: Tensor, shape: tuple[int, int]) -> Tensor:
+    """``[T, N, ...]`` → ``[tasks, E, T, ...]`` (a strided view, not a copy)."""
+    return x.transpose(0, 1).reshape(*shape, *x.shape[:1], *x.shape[2:])
+
+
+def in_sampler_layout(episodes: Episodes) -> Episodes:
+    """``episodes`` (joined from shards) laid out in memory as :meth:`RolloutSampler.sample`
+    leaves them (time-major): reductions over them then add in the same order, bit for bit."""
+
+    def relaid(x: Tensor) -> Tensor:
+        tasks, rollouts, horizon = x.shape[:3]
+        buffer = x.new_empty(horizon, tasks * rollouts, *x.shape[3:])
+        return _task_major(buffer, (tasks, rollouts)).copy_(x)
+
+    return episodes._replace(**{name: relaid(getattr(episodes, name)) for name in _TIME_MAJOR})
+
+
+_TIME_MAJOR = ("observations", "actions", "rewards", "mask")
+
+
+def after_last_step_zeroed(episodes: Episodes) -> Episodes:
+    """``episodes`` with every entry after the meta-batch's last step set to 0, as
+    :meth:`RolloutSampler.sample` leaves them when all its envs are done before the horizon."""
+    steps = int(episodes.mask.sum(-1).max().item())
+    if steps == episodes.mask.shape[-1]:
+        return episodes
+    fields = []
+    for field in episodes:
+        field = field.clone()
+        field[:, :, steps:] = 0
+        fields.append(field)
+    return Episodes(*fields)
 
 
 def _tensor(array: np.ndarray) -> Tensor:

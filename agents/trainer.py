@@ -9,7 +9,7 @@ the outer update (TRPO/PPO through the inner steps for MAML, ``θ += ε·mean(φ
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,9 +19,12 @@ from metarl.agents.config import RLExperiment
 from metarl.agents.maml import MAMLRL
 from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
 from metarl.agents.reptile import ReptileRL
-from metarl.agents.sampler import RolloutSampler, Simulator
+from metarl.agents.sampler import EpisodeSampler, RolloutSampler, Simulator
 from metarl.core import InnerLoop, InnerLoopConfig, module_params
 from metarl.envs import BatchedSimulator, Task, make_task_distribution
+
+if TYPE_CHECKING:
+    from metarl.agents.ray_sampler import RayWorkerPool
 
 
 def make_simulator(
@@ -97,6 +100,22 @@ class MetaRLTrainer:
                 config.outer_ppo,
             )
         self.env_steps = 0
+        self.workers: RayWorkerPool | None = None
+        if config.sampler.backend == "ray":
+            from metarl.agents.ray_sampler import RayWorkerPool
+
+            self.workers = RayWorkerPool(config, self.policy)
+
+    def meta_batch_sampler(self, tasks: list[Task], rng: np.random.Generator) -> EpisodeSampler:
+        """The sampler of one meta-batch: in this process, or on the Ray workers (both draw the
+        simulator's seed from ``rng``, so both sample the same episodes)."""
+        seed = int(rng.integers(2**31))
+        if self.workers is not None:
+            return self.workers.sampler(tasks)
+        simulator = make_simulator(self.config, tasks, self.config.agent.rollouts, seed=seed)
+        return RolloutSampler(
+            simulator, len(tasks), self.config.env.horizon, self.config.policy.action_scale
+        )
 
     def train_iteration(self, iteration: int, rng: np.random.Generator) -> dict[str, float]:
         """Sample a meta-batch, adapt to each task, update the initialisation."""
@@ -104,12 +123,7 @@ class MetaRLTrainer:
         agent = self.config.agent
         started = time.perf_counter()
         tasks = self.tasks.sample(agent.meta_batch_size, rng)
-        simulator = make_simulator(
-            self.config, tasks, agent.rollouts, seed=int(rng.integers(2**31))
-        )
-        sampler = RolloutSampler(
-            simulator, len(tasks), self.config.env.horizon, self.config.policy.action_scale
-        )
+        sampler = self.meta_batch_sampler(tasks, rng)
         is_reptile = isinstance(self.learner, ReptileRL)
         result = self.adaptation.run(
             sampler,

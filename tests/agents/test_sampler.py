@@ -1,13 +1,28 @@
 """The rollout sampler: what it records lines up with the environment's dynamics, step by step."""
 
+import sys
+
 import numpy as np
+import pytest
 import torch
 
+from metarl.agents.config import RLExperiment, SamplerConfig
+from metarl.agents.episodes import Episodes
 from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
-from metarl.agents.sampler import RolloutSampler
+from metarl.agents.ray_sampler import task_shards
+from metarl.agents.sampler import (
+    RolloutSampler,
+    RolloutSeeds,
+    Shard,
+    after_last_step_zeroed,
+    in_sampler_layout,
+)
+from metarl.agents.trainer import MetaRLTrainer
+from metarl.config import from_dict
 from metarl.core import module_params
 from metarl.envs import BatchedSimulator, Task
 from metarl.envs.navigation import GOAL_TOLERANCE, MAX_ACTION
+from metarl.errors import ConfigError
 
 GOALS = ([0.05, 0.05], [-0.3, 0.4])  # the first is reached within a few steps, the second not
 
@@ -50,3 +65,85 @@ def test_same_generator_same_episodes_and_torch_threads_restored():
     assert torch.equal(a.actions, b.actions) and torch.equal(a.rewards, b.rewards)
     assert not torch.equal(a.actions, c.actions)
     assert torch.get_num_threads() == threads
+
+
+class CountdownSimulator:
+    """Envs that end after a fixed number of steps; env ``i`` observes ``(seed + i, t)``."""
+
+    observation_dim, action_dim = 2, 2
+    action_low, action_high = -np.ones(2), np.ones(2)
+
+    def __init__(self, lengths: list[int]) -> None:
+        self.lengths = np.array(lengths)
+        self.num_envs = len(lengths)
+
+    def reset(self, seed: int | None = None) -> np.ndarray:
+        self.t, self.seed = 0, seed
+        return self._obs()
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
+        self.t += 1
+        done = self.t >= self.lengths
+        return self._obs(), actions.sum(1), done, np.zeros_like(done)
+
+    def _obs(self) -> np.ndarray:
+        return np.stack([self.seed + np.arange(self.num_envs), np.full(self.num_envs, self.t)], 1)
+
+
+def test_shards_sampled_apart_are_the_whole_batch_exactly():
+    # Every env ends before the horizon, so the whole batch stops early while a shard runs on to
+    # the horizon: the zeroed tail must match as well as the env seeds and the action noise.
+    lengths = [[3, 5], [7, 2], [4, 4], [6, 1]]  # per task, per rollout
+    policy = GaussianMLPPolicy(2, 2, hidden=(8,))
+    policies, horizon = TaskPolicies(policy), 10
+    theta = module_params(policy)
+    adapted = {name: value + 0.01 * torch.randn(4, *value.shape) for name, value in theta.items()}
+    for params, batched in ((theta, False), (adapted, True)):
+        whole = RolloutSampler(CountdownSimulator(sum(lengths, [])), 4, horizon)
+        expected = whole.sample(policies, params, batched, np.random.default_rng(5))
+        seeds = RolloutSeeds.draw(np.random.default_rng(5))
+        parts = []
+        for shard in task_shards(4, 3):
+            rows = slice(shard.first, shard.first + shard.count)
+            simulator = CountdownSimulator(sum(lengths[rows], []))
+            sampler = RolloutSampler(simulator, shard.count, horizon)
+            shard_params = {k: v[rows] for k, v in params.items()} if batched else params
+            parts.append(sampler.sample_shard(policies, shard_params, batched, seeds, shard))
+        assert parts[0].mask.sum() == 3 + 5 + 7 + 2 and parts[0].actions[0, 0, 9].any()
+        joined = in_sampler_layout(
+            after_last_step_zeroed(Episodes(*(torch.cat(f) for f in zip(*parts, strict=True))))
+        )
+        assert expected.mask.sum(-1).tolist() == lengths
+        for name, value in expected._asdict().items():
+            assert torch.equal(getattr(joined, name), value), name
+            assert getattr(joined, name).stride() == value.stride(), name  # same sum order
+
+
+def test_task_shards_are_contiguous_balanced_and_cover_the_batch():
+    assert task_shards(10, 4) == [
+        Shard(0, 3, 10),
+        Shard(3, 3, 10),
+        Shard(6, 2, 10),
+        Shard(8, 2, 10),
+    ]
+    assert task_shards(2, 5) == [Shard(0, 1, 2), Shard(1, 1, 2)]
+
+
+def test_ray_backend_without_ray_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    config = RLExperiment(sampler=SamplerConfig(backend="ray"))
+    with pytest.raises(ConfigError, match=r"pip install -e '\.\[ray\]'"):
+        MetaRLTrainer(config)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"sampler": {"address": "10.0.0.1:6379"}}, "ray://HOST:PORT"),
+        ({"sampler": {"workers": 0}}, "workers must be >= 1"),
+        ({"sampler": {"backend": "ray"}, "agent": {"algorithm": "rl2"}}, "samples in-process"),
+    ],
+)
+def test_sampler_config_errors(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        from_dict(RLExperiment, raw)
