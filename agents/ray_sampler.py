@@ -32,37 +32,14 @@ from metarl.agents.sampler import (
     after_last_step_zeroed,
     in_sampler_layout,
 )
+from metarl.cluster import connect
 from metarl.core import Params
 from metarl.envs import BatchedSimulator, Task
-from metarl.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 MAX_RESTARTS = 3
 """Replacements of one worker within one sampling call before the error is raised."""
-
-
-def import_ray() -> Any:
-    """The ``ray`` module, or a ConfigError saying how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(
-            "sampler.backend = 'ray' needs Ray: pip install -e '.[ray]' (or make setup-ray)"
-        ) from None
-    return ray
-
-
-def connect(address: str, num_cpus: int | None = None) -> Any:
-    """Join the Ray cluster at ``address`` ("local", "auto" or "ray://HOST:PORT") unless this
-    process already is in one; "local" starts one here with ``num_cpus`` CPUs."""
-    ray = import_ray()
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    return ray
 
 
 def task_shards(n_tasks: int, workers: int) -> list[Shard]:

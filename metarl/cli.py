@@ -23,6 +23,7 @@ EXAMPLES = """examples:
   metarl train --resume runs/sinusoid_maml-20260101-120000 --iterations 4000
   metarl evaluate runs/sinusoid_maml-20260101-120000 --steps 10 --tasks 600
   metarl plot runs/a runs/b --out comparison.png
+  metarl sweep experiments/navigation2d_maml.toml --seeds 0 1 2 --grid agent.inner_lr=0.05,0.1
   metarl render runs/navigation2d_maml-20260101-120000 --tasks 3 --steps 0 1 3 --out nav.png
   metarl envs
 """
@@ -150,6 +151,41 @@ def build_parser() -> argparse.ArgumentParser:
     render_parser.add_argument(
         "--out", type=Path, required=True, help="file to write: .png, .gif or .mp4"
     )
+
+    sweep_parser = commands.add_parser(
+        "sweep",
+        help="train every seed x grid setting of a config on Ray, then summarise over seeds",
+        description="Train one run directory per (grid setting, seed), OUT/<setting>/seed<N>, "
+        "each as a Ray task that declares its CPUs (needs the ray extra). Launching the same "
+        "sweep again skips finished runs and resumes the others. Writes OUT/sweep.json, "
+        "OUT/sweep.md and OUT/sweep.png (mean ± 95%% CI over seeds per setting).",
+    )
+    sweep_parser.add_argument("config", type=Path, help="experiment TOML file")
+    sweep_parser.add_argument("--seeds", type=int, nargs="+", required=True, help="run seeds")
+    sweep_parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="a config key and its values (repeatable; every combination is run)",
+    )
+    sweep_parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key in every run (repeatable)",
+    )
+    sweep_parser.add_argument("--iterations", type=int, help="meta-iterations of every run")
+    sweep_parser.add_argument(
+        "--address", default="local", help="Ray cluster: local (default), auto or ray://HOST:PORT"
+    )
+    sweep_parser.add_argument(
+        "--cpus-per-run", type=float, default=1.0, help="CPUs each run's Ray task declares"
+    )
+    sweep_parser.add_argument("--metric", help="training metric to summarise (default: return)")
+    sweep_parser.add_argument("--out", type=Path, help="sweep folder (default runs/sweep-<name>)")
 
     commands.add_parser(
         "envs",
@@ -297,6 +333,28 @@ def command_render(args: argparse.Namespace) -> None:
     print(f"wrote {out}")
 
 
+def command_sweep(args: argparse.Namespace) -> None:
+    from metarl.sweep import run_sweep
+
+    out = (
+        args.out
+        or Path("runs") / f"sweep-{read_toml(args.config).get('run', {}).get('name', 'run')}"
+    )
+    run_sweep(
+        args.config,
+        args.seeds,
+        args.grid,
+        out,
+        args.overrides,
+        args.iterations,
+        args.address,
+        args.cpus_per_run,
+        args.metric,
+    )
+    print((out / "sweep.md").read_text(), end="")
+    print(f"wrote {out / 'sweep.json'}, {out / 'sweep.md'} and {out / 'sweep.png'}")
+
+
 def command_envs(_: argparse.Namespace) -> None:
     from metarl.envs import list_families
 
@@ -312,6 +370,7 @@ COMMANDS = {
     "evaluate": command_evaluate,
     "plot": command_plot,
     "render": command_render,
+    "sweep": command_sweep,
     "envs": command_envs,
 }
 

@@ -18,6 +18,9 @@ from matplotlib.ticker import ScalarFormatter  # noqa: E402
 
 from metarl.errors import ConfigError  # noqa: E402
 
+MAX_TICKS = 12
+"""Up to this many x values each get a tick; more (training curves) get matplotlib's ticks."""
+
 
 def plot_adaptation_curves(
     curves: Sequence[tuple[str, dict]],
@@ -44,7 +47,9 @@ def plot_adaptation_curves(
     if key == "experience_rollouts":
         axes.set_xscale("symlog", linthresh=1)
         axes.xaxis.set_major_formatter(ScalarFormatter())
-    axes.set_xticks(sorted({s for _, c in curves for s in c[key]}))
+    ticks = sorted({s for _, c in curves for s in c[key]})
+    if len(ticks) <= MAX_TICKS:
+        axes.set_xticks(ticks)
     axes.grid(alpha=0.3)
     axes.legend()
     axes.set_title(title or f"{metric} after adaptation (mean ± 95% CI)")
