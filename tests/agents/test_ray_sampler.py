@@ -9,9 +9,7 @@ import torch
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed (make setup-ray)")
 
-from metarl.agents.config import AgentConfig, EnvConfig, RLExperiment, SamplerConfig  # noqa: E402
 from metarl.agents.trainer import MetaRLTrainer  # noqa: E402
-from metarl.training import iteration_rng  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -21,38 +19,21 @@ def local_ray():
     ray.shutdown()
 
 
-def navigation(backend: str, algorithm: str = "maml") -> RLExperiment:
-    return RLExperiment(
-        env=EnvConfig(family="Navigation2D", horizon=20),
-        agent=AgentConfig(algorithm=algorithm, meta_batch_size=5, rollouts=4),
-        sampler=SamplerConfig(backend=backend, workers=2),
-    )
-
-
 def assert_same_episodes(a, b):
     for name, value in a._asdict().items():
         assert torch.equal(getattr(b, name), value), name
 
 
 @pytest.mark.parametrize("algorithm", ["maml", "reptile"])
-def test_a_ray_iteration_is_the_in_process_iteration(local_ray, algorithm):
-    local, remote = (
-        MetaRLTrainer(navigation("local", algorithm)),
-        MetaRLTrainer(navigation("ray", algorithm)),
-    )
-    for iteration in range(2):
-        a = local.train_iteration(iteration, iteration_rng(0, iteration))
-        b = remote.train_iteration(iteration, iteration_rng(0, iteration))
-        assert {k: v for k, v in a.items() if not k.startswith("time/") or k.endswith("steps")} == {
-            k: v for k, v in b.items() if not k.startswith("time/") or k.endswith("steps")
-        }
-    for name, value in local.policy.state_dict().items():
-        assert torch.equal(remote.policy.state_dict()[name], value), name
-    remote.workers.close()
+def test_a_ray_iteration_is_the_in_process_iteration(
+    local_ray, ray_trains_as_in_process, algorithm
+):
+    ray_trains_as_in_process(algorithm)
 
 
-def test_a_killed_worker_is_replaced_and_its_shard_resampled(local_ray, caplog):
-    local, remote = MetaRLTrainer(navigation("local")), MetaRLTrainer(navigation("ray"))
+def test_a_killed_worker_is_replaced_and_its_shard_resampled(local_ray, navigation_config, caplog):
+    local = MetaRLTrainer(navigation_config("local"))
+    remote = MetaRLTrainer(navigation_config("ray"))
     rng_a, rng_b = np.random.default_rng(3), np.random.default_rng(3)
     tasks = local.tasks.sample(5, rng_a)
     assert tasks == remote.tasks.sample(5, rng_b)
