@@ -25,7 +25,9 @@ def connect(address: str, num_cpus: int | None = None) -> Any:
     ray = import_ray()
     if not ray.is_initialized():
         if address == "local":
-            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+            ray.init(
+                address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False
+            )
         else:
             ray.init(address=address, log_to_driver=False)
     return ray

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +58,10 @@ def two_node_cluster():
         for process in nodes:
             process.wait(timeout=STARTUP_S)
         os.environ.pop("RAY_AUTH_MODE", None)
+        # `ray start` left its address for later `ray.init()` calls; the cluster is gone.
+        current = Path(tempfile.gettempdir(), "ray", "ray_current_cluster")
+        if current.is_file() and current.read_text().strip().endswith(f":{port}"):
+            current.unlink()
 
 
 @pytest.mark.slow
