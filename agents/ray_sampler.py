@@ -118,7 +118,11 @@ class RayWorkerPool:
         shards = task_shards(len(tasks), len(self.actors))
         assignment = [tasks[s.first : s.first + s.count] for s in shards]
         calls = [a.set_tasks.remote(t) for a, t in zip(self.actors, assignment, strict=False)]
-        self.ray.get(calls)
+        for index, call in enumerate(calls):
+            try:
+                self.ray.get(call)
+            except self.ray.exceptions.RayActorError as error:
+                self.replace(index, assignment[index], error)
         return RaySampler(self, shards, assignment)
 
     def replace(self, index: int, shard_tasks: list[Task], error: Exception) -> None:

@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="evaluate adaptation on held-out tasks",
         description="Adapt the run's meta-learned initialisation on held-out tasks and report the "
         "metric after 0..K steps (mean ± 95% CI, median beside) in RUN_DIR/evaluation.json and "
-        "RUN_DIR/adaptation.png.",
+        "RUN_DIR/adaptation.png. Given a `metarl sweep` folder, evaluate each of its runs and "
+        "add the curves' mean ± 95% CI over seeds per setting to its summary.",
     )
     evaluate_parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     evaluate_parser.add_argument("--split", default="test", choices=["train", "test"])
@@ -253,6 +254,15 @@ def command_train(args: argparse.Namespace) -> None:
 
 
 def command_evaluate(args: argparse.Namespace) -> None:
+    if (args.run_dir / "sweep.json").is_file():
+        from metarl.sweep import evaluate_sweep
+
+        def evaluate_run(path: Path) -> None:
+            command_evaluate(argparse.Namespace(**{**vars(args), "run_dir": path}))
+
+        evaluate_sweep(args.run_dir, evaluate_run)
+        print((args.run_dir / "sweep.md").read_text(), end="")
+        return
     run = RunDir.open(args.run_dir)
     overrides = []
     if args.data_dir is not None:

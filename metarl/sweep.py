@@ -5,8 +5,8 @@ Every combination of a grid setting and a seed is an ordinary run directory,
 so each run can be resumed, evaluated and plotted alone. Launching the same sweep again skips the
 finished runs and resumes the others from their checkpoints. The summary, written after every
 launch, is ``OUT/sweep.json``, a markdown table ``OUT/sweep.md`` and ``OUT/sweep.png``: the
-training metric's mean ± 95% CI over seeds per setting (and, once every run of a setting has an
-``evaluation.json``, the adaptation curve over seeds, ``OUT/sweep_adaptation.png``).
+training metric's mean ± 95% CI over seeds per setting. ``metarl evaluate OUT`` evaluates every
+run and adds each setting's adaptation curve over seeds (``OUT/sweep_adaptation.png``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,6 +231,20 @@ def _metrics(path: Path) -> list[dict[str, Any]]:
 def _evaluation(path: Path) -> dict[str, Any] | None:
     file = path / "evaluation.json"
     return json.loads(file.read_text()) if file.is_file() else None
+
+
+def evaluate_sweep(out: Path, evaluate_run: Callable[[Path], None]) -> dict[str, Any]:
+    """``evaluate_run`` on every run of the sweep in ``out`` that has a checkpoint, one after the
+    other in this process, then the summary again (now with the evaluations over seeds)."""
+    previous = json.loads((out / "sweep.json").read_text())
+    runs, status = [], {}
+    for record in previous["runs"]:
+        run = SweepRun(tuple(record["setting"]), record["seed"], out / record["path"])
+        runs.append(run)
+        status[run.path] = record["status"]
+        if RunDir(run.path).has_checkpoint():
+            evaluate_run(run.path)
+    return summarize(runs, status, out, previous["metric"])
 
 
 def run_sweep(

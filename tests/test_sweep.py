@@ -94,3 +94,14 @@ def test_sweep_trains_resumes_and_skips_runs_and_summarises_over_seeds(local_ray
     summary = json.loads((out / "sweep.json").read_text())
     assert [run["status"] for run in summary["runs"]] == ["skipped"] * 4
     assert summary["settings"][0]["curve"]["x"] == [1, 2, 3]
+
+    evaluate = ["evaluate", str(out), "--tasks", "2", "--steps", "1", "--rollouts", "2"]
+    assert main(evaluate) == 0  # every run evaluated, then averaged over seeds per setting
+    summary = json.loads((out / "sweep.json").read_text())
+    for entry in summary["settings"]:
+        finals = [
+            r["evaluation_final"] for r in summary["runs"] if r["setting"] == entry["setting"]
+        ]
+        assert entry["evaluation"]["x"] == [0, 1]
+        assert entry["evaluation"]["mean"][-1] == pytest.approx(sum(finals) / 2)
+    assert (out / "sweep_adaptation.png").is_file()
