@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every benchmark of docs/benchmarks.md, writing JSON under experiments/benchmarks/results/ and
 # run directories under runs/bench/. Hours on 2 cores; set DATA_DIR to the omniglot-py folder.
-# Run one section at a time with SECTIONS="speed sinusoid" etc.
+# Run one section at a time with SECTIONS="speed sinusoid" etc. (SECTIONS=ray: the Ray extra's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${BIN:-.venv/bin}"
@@ -20,6 +20,11 @@ if want speed; then
         --out "$RESULTS/rl_speed_fisher0.2.json"
     "$BIN/python" experiments/benchmarks/fewshot_speed.py --data-dir "$DATA_DIR" --json \
         --out "$RESULTS/fewshot_speed.json"
+fi
+
+if want ray; then
+    # docs/bench_ray.md; needs the ray extra (make setup-ray), so not among the default sections.
+    OMP_NUM_THREADS=1 "$BIN/python" experiments/benchmarks/ray_speed.py --out "$RESULTS/ray_speed.json"
 fi
 
 if want sinusoid; then
