@@ -46,14 +46,6 @@ def test_over_seeds_is_the_mean_and_t_interval_at_shared_x():
     assert curve["ci95"][0] == pytest.approx(12.706 * 1.0, rel=1e-3)  # t(1) · s/√2, s = √2
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (make setup-ray)")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
 def sweep(out: Path, iterations: int) -> int:
     sets = [arg for item in TINY for arg in ("--set", item)]
     grid = ["--grid", "agent.inner_lr=0.05,0.1"]
