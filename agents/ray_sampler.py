@@ -146,7 +146,6 @@ class RaySampler:
         self.pool = pool
         self.shards = shards
         self.tasks = tasks
-        self.n_tasks = shards[-1].total
         self.bytes_sent = 0
         self.bytes_received = 0
 
