@@ -32,8 +32,9 @@ class DataConfig:
         test_queries: queries of evaluation episodes (default: ``queries``).
         image_size: side of the resized Omniglot images.
         augment_rotations: add 90°/180°/270° rotations of each character as new classes.
-        protocol: Omniglot character split: "lake" (background / evaluation sets, 964 / 659) or
-            "vinyals" (1,200 / 423 of the pooled characters, the papers' protocol).
+        protocol: Omniglot character split: "lake" (background / evaluation sets, 964 / 659),
+            "vinyals" (1,200 / 423 of the pooled characters, Vinyals et al.'s split files, the
+            papers' protocol) or "random" (a seeded random 1,200 / 423 split).
     """
 
     dataset: Dataset = "sinusoid"
@@ -46,7 +47,7 @@ class DataConfig:
     test_queries: int | None = None
     image_size: int = 28
     augment_rotations: bool = False
-    protocol: Literal["lake", "vinyals"] = "lake"
+    protocol: Literal["lake", "vinyals", "random"] = "lake"
 
     def __post_init__(self) -> None:
         require_at_least(self, 1, "ways", "shots", "queries", "image_size")

@@ -23,17 +23,20 @@ from metarl.fewshot.episodes import Episode, require_positive
 SPLIT_DIRS = {"train": "images_background", "test": "images_evaluation"}
 """Split → Omniglot folder: the 964 background characters train, the 659 evaluation ones test."""
 
-PROTOCOLS: tuple[str, ...] = ("lake", "vinyals")
-"""How characters are split: "lake" (background trains, evaluation tests: Lake et al. 2015) or
-"vinyals" (both pooled, 1,200 characters train and the other 423 test: Vinyals et al. 2016, the
-protocol of MAML, Prototypical Networks, Reptile and MAML++)."""
+PROTOCOLS: tuple[str, ...] = ("lake", "vinyals", "random")
+"""How characters are split: "lake" (background trains, evaluation tests: Lake et al. 2015);
+"vinyals" (both pooled, 1,200 characters train and the other 423 test: the split files of
+Vinyals et al. 2016 that Prototypical Networks and MAML++ report on); "random" (both pooled, a
+seeded random 1,200 / 423 split of characters, as MAML's and Reptile's code draw theirs)."""
 
-VINYALS_TRAIN_CHARACTERS = 1200
-VINYALS_SEED = 0
-"""The "vinyals" split shuffles the 1,623 sorted ``"<Alphabet>/<character>"`` names with
-``numpy.random.default_rng(VINYALS_SEED).permutation`` and trains on the first 1,200. The sizes are
-the papers'; the character list is ours (theirs came from their own shuffles), so it is
-deterministic and documented but not the identical list."""
+POOLED_TRAIN_CHARACTERS = 1200
+RANDOM_SPLIT_SEED = 0
+"""The "vinyals" split lists the background characters, then the evaluation characters, each
+sorted by ``"<Alphabet>/<character>"``, and trains on the first 1,200: character for character the
+``trainval``/``test`` lists of Vinyals et al.'s split as shipped with Snell et al.'s code (test: the
+last 4 Gurmukhi characters and 12 whole evaluation alphabets). The "random" split shuffles the
+1,623 sorted names with ``numpy.random.default_rng(RANDOM_SPLIT_SEED).permutation`` and trains on
+the first 1,200: the papers' sizes, with test characters from alphabets seen in training."""
 
 
 def default_cache_dir() -> Path:
@@ -48,7 +51,7 @@ class OmniglotTasks:
     30 alphabets), "test" the evaluation set (659 characters of 20 other alphabets), the split of
     Lake et al. 2015 (protocol "lake"); no test character, nor even a test alphabet, is seen in
     training. Protocol "vinyals" pools both sets and trains on 1,200 characters, testing on the
-    other 423 (Vinyals et al. 2016, Finn et al. 2017, Snell et al. 2017).
+    other 423 (Vinyals et al. 2016, Snell et al. 2017); "random" draws those 1,200 at random.
 
     Attributes:
         images: uint8 ``[n_classes, samples_per_class, size, size]``, strokes 255, background 0.
@@ -84,18 +87,20 @@ class OmniglotTasks:
             cache_dir: Where the resized images are cached; defaults to ``default_cache_dir()``.
             augment_rotations: Add each character rotated by 90°, 180° and 270° as three new
                 classes (Santoro et al. 2016, used by Finn et al. 2017).
-            protocol: "lake" or "vinyals" (see :data:`PROTOCOLS`).
+            protocol: "lake", "vinyals" or "random" (see :data:`PROTOCOLS`).
         """
         if split not in SPLIT_DIRS:
             raise ConfigError(f"unknown Omniglot split {split!r}; expected 'train' or 'test'")
         if protocol not in PROTOCOLS:
             raise ConfigError(f"unknown Omniglot protocol {protocol!r}; choose one of {PROTOCOLS}")
         require_positive(image_size=image_size)
-        if protocol == "vinyals":
-            pooled = [cls.load(data_dir, part, image_size, cache_dir) for part in SPLIT_DIRS]
-            images = np.concatenate([part.images.numpy() for part in pooled])
-            classes = [name for part in pooled for name in part.classes]
-            chosen = vinyals_indices(classes, split)
+        if protocol != "lake":
+            background, evaluation = (
+                cls.load(data_dir, part, image_size, cache_dir) for part in SPLIT_DIRS
+            )
+            images = np.concatenate([background.images.numpy(), evaluation.images.numpy()])
+            classes = background.classes + evaluation.classes
+            chosen = pooled_split_indices(background.classes, evaluation.classes, split, protocol)
             images, classes = images[chosen], [classes[i] for i in chosen]
             if augment_rotations:
                 images, classes = add_rotations(images, classes)
@@ -161,21 +166,32 @@ class OmniglotTasks:
         )
 
 
-def vinyals_indices(
-    classes: list[str], split: str, n_train: int = VINYALS_TRAIN_CHARACTERS
+def pooled_split_indices(
+    background: list[str],
+    evaluation: list[str],
+    split: str,
+    protocol: str,
+    n_train: int = POOLED_TRAIN_CHARACTERS,
 ) -> list[int]:
-    """Indices into ``classes`` (all 1,623 characters) of the "vinyals" ``split``, ascending.
+    """Indices into ``background + evaluation`` (character names) of the pooled protocol's
+    ``split`` ("vinyals" or "random", see :data:`RANDOM_SPLIT_SEED`), ascending.
 
-    Depends only on the set of names, not on their order in ``classes``.
+    Depends only on the two sets of names, not on their order in the lists.
     """
-    order = sorted(range(len(classes)), key=classes.__getitem__)
-    if len(order) <= n_train:
+    names = background + evaluation
+    if len(names) <= n_train:
         raise DataError(
-            f"the vinyals protocol needs more than {n_train} characters, found {len(order)}"
+            f"the {protocol} protocol needs more than {n_train} characters, found {len(names)}"
         )
-    shuffled = np.random.default_rng(VINYALS_SEED).permutation(len(order))
-    part = shuffled[:n_train] if split == "train" else shuffled[n_train:]
-    return sorted(order[i] for i in part)
+    if protocol == "vinyals":
+        order = sorted(range(len(background)), key=names.__getitem__) + sorted(
+            range(len(background), len(names)), key=names.__getitem__
+        )
+    else:
+        alphabetical = sorted(range(len(names)), key=names.__getitem__)
+        shuffled = np.random.default_rng(RANDOM_SPLIT_SEED).permutation(len(names))
+        order = [alphabetical[i] for i in shuffled]
+    return sorted(order[:n_train] if split == "train" else order[n_train:])
 
 
 def split_dir(data_dir: Path, split: str) -> Path:

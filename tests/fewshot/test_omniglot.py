@@ -240,16 +240,29 @@ def test_real_images_are_mostly_background(real_splits):
     assert 0.02 < episode.support_x.mean() < 0.3  # thin strokes (1) on empty paper (0)
 
 
-def test_vinyals_split_is_disjoint_complete_and_independent_of_listing_order():
-    names = [f"A{a}/character{c:02d}" for a in range(5) for c in range(7)]
-    train = omniglot.vinyals_indices(names, "train", n_train=24)
-    test = omniglot.vinyals_indices(names, "test", n_train=24)
-    assert len(train) == 24 and len(test) == 11
-    assert sorted(train + test) == list(range(35))
-    shuffled = list(reversed(names))
-    again = omniglot.vinyals_indices(shuffled, "train", n_train=24)
-    assert {shuffled[i] for i in again} == {names[i] for i in train}
-    assert train != list(range(24))  # a shuffle, not the first characters
+def test_pooled_splits_are_disjoint_complete_and_independent_of_listing_order():
+    background = [f"B{a}/character{c:02d}" for a in range(3) for c in range(7)]
+    evaluation = [f"A{a}/character{c:02d}" for a in range(2) for c in range(7)]
+    for protocol in ("vinyals", "random"):
+        train = omniglot.pooled_split_indices(background, evaluation, "train", protocol, 24)
+        test = omniglot.pooled_split_indices(background, evaluation, "test", protocol, 24)
+        assert len(train) == 24 and len(test) == 11
+        assert sorted(train + test) == list(range(35))
+        names = background + evaluation
+        reversed_bg, reversed_ev = background[::-1], evaluation[::-1]
+        again = omniglot.pooled_split_indices(reversed_bg, reversed_ev, "train", protocol, 24)
+        assert {(reversed_bg + reversed_ev)[i] for i in again} == {names[i] for i in train}
+
+
+def test_vinyals_split_trains_on_the_background_then_the_first_evaluation_characters():
+    background = [f"B{a}/character{c:02d}" for a in range(3) for c in range(7)]
+    evaluation = [f"A{a}/character{c:02d}" for a in range(2) for c in range(7)]
+    test = omniglot.pooled_split_indices(background, evaluation, "test", "vinyals", 24)
+    names = background + evaluation
+    # all 21 background characters and the first 3 evaluation ones (sorted) train
+    assert [names[i] for i in test] == sorted(evaluation)[3:]
+    random_test = omniglot.pooled_split_indices(background, evaluation, "test", "random", 24)
+    assert random_test != test  # a shuffle, not the listing order
 
 
 def test_vinyals_protocol_needs_more_characters_than_it_trains_on(data_dir, tmp_path):
@@ -257,6 +270,22 @@ def test_vinyals_protocol_needs_more_characters_than_it_trains_on(data_dir, tmp_
         OmniglotTasks.load(data_dir, "train", cache_dir=tmp_path, protocol="vinyals")
     with pytest.raises(ConfigError, match="unknown Omniglot protocol"):
         OmniglotTasks.load(data_dir, "train", cache_dir=tmp_path, protocol="snell")
+
+
+VINYALS_TEST_ALPHABETS = (
+    "Kannada",
+    "Keble",
+    "Malayalam",
+    "Manipuri",
+    "Mongolian",
+    "Old_Church_Slavonic_(Cyrillic)",
+    "Oriya",
+    "Sylheti",
+    "Syriac_(Serto)",
+    "Tengwar",
+    "Tibetan",
+    "ULOG",
+)
 
 
 def test_real_vinyals_split_has_the_papers_sizes(real_splits, pytestconfig):
@@ -272,6 +301,12 @@ def test_real_vinyals_split_has_the_papers_sizes(real_splits, pytestconfig):
     characters = {s: {n.split("/rot")[0] for n in vinyals[s].classes} for s in vinyals}
     assert len(characters["train"]) == 1200 and len(characters["test"]) == 423
     assert not characters["train"] & characters["test"]
+    # Vinyals et al.'s test list (as shipped with Snell et al.'s code): Gurmukhi's last 4
+    # characters and 12 whole evaluation alphabets
+    alphabets = {name.split("/")[0] for name in characters["test"]}
+    assert alphabets == set(VINYALS_TEST_ALPHABETS) | {"Gurmukhi"}
+    gurmukhi = sorted(name for name in characters["test"] if name.startswith("Gurmukhi/"))
+    assert gurmukhi == [f"Gurmukhi/character{c}" for c in range(42, 46)]
     pooled = set(real_splits["train"].classes) | set(real_splits["test"].classes)
     assert characters["train"] | characters["test"] == pooled
     assert "Bengali/character01" in characters["train"] | characters["test"]
