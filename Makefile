@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench lint clean setup-metaworld test-metaworld
 
 setup: $(STAMP)
 
@@ -14,6 +14,23 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,bench,render]'
 	touch $(STAMP)
+
+# Meta-World (MuJoCo 3.3.0) lives in its own venv beside the pinned MuJoCo 4 one; see README.
+MW_VENV := .venv-metaworld
+MW_BIN := $(MW_VENV)/bin
+MW_STAMP := $(MW_VENV)/.installed
+
+setup-metaworld: $(MW_STAMP)
+
+$(MW_STAMP): pyproject.toml constraints-metaworld.txt
+	test -x $(MW_BIN)/python || $(PYTHON) -m venv $(MW_VENV)
+	$(MW_BIN)/pip install --quiet --upgrade pip
+	$(MW_BIN)/pip install --quiet -c constraints-metaworld.txt torch==2.13.0
+	$(MW_BIN)/pip install --quiet -c constraints-metaworld.txt -e '.[dev,metaworld]'
+	touch $(MW_STAMP)
+
+test-metaworld: setup-metaworld
+	$(MW_BIN)/python -m pytest -q tests/envs/test_metaworld.py
 
 lint: setup
 	$(BIN)/ruff check .
@@ -29,4 +46,4 @@ bench: setup
 	bash experiments/benchmarks/run_all.sh
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(MW_VENV) runs
