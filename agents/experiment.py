@@ -11,8 +11,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+
 from metarl.agents.config import RLExperiment
-from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
+from metarl.agents.evaluation import adaptation_curves, adaptation_returns, evaluation_tasks
 from metarl.agents.policies import GaussianMLPPolicy
 from metarl.agents.pretrain import PPOPretrainer, actor_from_state
 from metarl.agents.rl2 import RL2Trainer
@@ -108,15 +110,15 @@ def evaluate(
     def curve(
         policy: GaussianMLPPolicy, label: str, inner_lr: list[float] | None = None
     ) -> dict[str, Any]:
-        per_task = adaptation_returns(
+        per_task = adaptation_curves(
             config, policy, tasks, steps, rollouts, config.eval.seed, label, inner_lr
         )
-        return {
+        axis = {
             "x_axis": "inner steps",
             "adaptation_steps": list(range(steps + 1)),
             "experience_rollouts": [k * rollouts for k in range(steps + 1)],
-            **summarize_curve(per_task),
         }
+        return {**axis, **summarize_curve(per_task.returns), **success_curve(per_task.success)}
 
     def baseline_curve(policy: GaussianMLPPolicy, label: str) -> dict[str, Any]:
         if not config.eval.baseline_lr_grid:
@@ -148,7 +150,27 @@ def evaluate(
     curves = [(algorithm, result), *result["baselines"].items()]
     title = f"{config.env.family}: return after adaptation ({options.split} tasks)"
     plot_adaptation_curves(curves, "return", run.path / "adaptation.png", title)
+    plot_success(curves, run, f"{config.env.family} ({options.split} tasks)")
     return result
+
+
+def success_curve(per_task: np.ndarray | None) -> dict[str, Any]:
+    """``{"success_rate": summary}`` of per-task success rates (mean and 95% CI over tasks at
+    each step; an episode succeeds if ``info["success"]`` was true at any of its steps), or
+    nothing for a family that reports no success."""
+    return {} if per_task is None else {"success_rate": summarize_curve(per_task)}
+
+
+def plot_success(curves: list[tuple[str, dict[str, Any]]], run: RunDir, what: str) -> None:
+    """``success.png`` beside ``adaptation.png`` when the curves have success rates."""
+    drawn = [
+        (label, {**curve, **curve["success_rate"]})
+        for label, curve in curves
+        if "success_rate" in curve
+    ]
+    if drawn:
+        title = f"{what}: success rate after adaptation"
+        plot_adaptation_curves(drawn, "success rate", run.path / "success.png", title)
 
 
 def trainer_env_steps(trainer: MetaRLTrainer | PPOPretrainer) -> int:

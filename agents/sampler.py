@@ -49,6 +49,15 @@ class Simulator(Protocol):
         ...
 
 
+def episode_success(simulator: Simulator) -> np.ndarray:
+    """Per env, 1.0 if its episode succeeded at some step, else 0.0, read from the simulator's
+    ``success`` (:attr:`metarl.envs.BatchedSimulator.success`); NaN where there is none."""
+    success = getattr(simulator, "success", None)
+    if success is None:
+        return np.full(simulator.num_envs, np.nan)
+    return np.asarray(success, dtype=np.float64)
+
+
 class RolloutSampler:
     """Samples ``rollouts`` episodes of length ≤ ``horizon`` for each of ``n_tasks`` tasks.
 
@@ -118,6 +127,7 @@ class RolloutSampler:
             rewards=task_major(rewards),
             mask=task_major(mask),
             advantages=torch.zeros(*shape, horizon),
+            success=_tensor(episode_success(sim)).view(shape),
         )
 
 
