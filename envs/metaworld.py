@@ -179,10 +179,12 @@ class MetaWorldEnv(TaskEnvMixin, _SawyerSkills):
 
 
 def _listed(skills: range, held_out: bool) -> list[dict[str, float]]:
+    """Variation-major, so that the first n tasks of a split (``metarl evaluate --tasks n``) cycle
+    through its skills."""
     return [
         {"skill": k, "test": float(held_out), "variation": v, "seed": BENCHMARK_SEED}
-        for k in skills
         for v in range(VARIATIONS)
+        for k in skills
     ]
 
 
