@@ -8,7 +8,7 @@ with the same environment seeds, so their curves differ only by the initial poli
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -21,6 +21,9 @@ from metarl.agents.schedule import scheduled
 from metarl.agents.trainer import build_adaptation, make_simulator, task_distribution
 from metarl.core import module_params
 from metarl.envs import Task
+from metarl.plotting import plot_adaptation_curves
+from metarl.runs import RunDir
+from metarl.stats import summarize_curve
 
 
 def evaluation_tasks(config: RLExperiment, split: str, n_tasks: int) -> list[Task]:
@@ -116,3 +119,22 @@ def adaptation_returns(
     """The returns of :func:`adaptation_curves`, ``[tasks, steps + 1]``."""
     curves = adaptation_curves(config, policy, tasks, steps, rollouts, seed, label, inner_lr)
     return curves.returns
+
+
+def success_curve(per_task: np.ndarray | None) -> dict[str, Any]:
+    """``{"success_rate": summary}`` of per-task success rates (mean and 95% CI over tasks at
+    each step; an episode succeeds if ``info["success"]`` was true at any of its steps), or
+    nothing for a family that reports no success."""
+    return {} if per_task is None else {"success_rate": summarize_curve(per_task)}
+
+
+def plot_success(curves: list[tuple[str, dict[str, Any]]], run: RunDir, what: str) -> None:
+    """``success.png`` beside ``adaptation.png`` when the curves have success rates."""
+    drawn = [
+        (label, {**curve, **curve["success_rate"]})
+        for label, curve in curves
+        if "success_rate" in curve
+    ]
+    if drawn:
+        title = f"{what}: success rate after adaptation"
+        plot_adaptation_curves(drawn, "success rate", run.path / "success.png", title)

@@ -11,10 +11,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
-
 from metarl.agents.config import RLExperiment
-from metarl.agents.evaluation import adaptation_curves, adaptation_returns, evaluation_tasks
+from metarl.agents.evaluation import (
+    adaptation_curves,
+    adaptation_returns,
+    evaluation_tasks,
+    plot_success,
+    success_curve,
+)
 from metarl.agents.policies import GaussianMLPPolicy
 from metarl.agents.pretrain import PPOPretrainer, actor_from_state
 from metarl.agents.rl2 import RL2Trainer
@@ -152,25 +156,6 @@ def evaluate(
     plot_adaptation_curves(curves, "return", run.path / "adaptation.png", title)
     plot_success(curves, run, f"{config.env.family} ({options.split} tasks)")
     return result
-
-
-def success_curve(per_task: np.ndarray | None) -> dict[str, Any]:
-    """``{"success_rate": summary}`` of per-task success rates (mean and 95% CI over tasks at
-    each step; an episode succeeds if ``info["success"]`` was true at any of its steps), or
-    nothing for a family that reports no success."""
-    return {} if per_task is None else {"success_rate": summarize_curve(per_task)}
-
-
-def plot_success(curves: list[tuple[str, dict[str, Any]]], run: RunDir, what: str) -> None:
-    """``success.png`` beside ``adaptation.png`` when the curves have success rates."""
-    drawn = [
-        (label, {**curve, **curve["success_rate"]})
-        for label, curve in curves
-        if "success_rate" in curve
-    ]
-    if drawn:
-        title = f"{what}: success rate after adaptation"
-        plot_adaptation_curves(drawn, "success rate", run.path / "success.png", title)
 
 
 def trainer_env_steps(trainer: MetaRLTrainer | PPOPretrainer) -> int:

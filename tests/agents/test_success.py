@@ -122,3 +122,18 @@ def test_evaluation_of_a_family_without_success_has_no_success_rate(tmp_path: Pa
     assert main(["evaluate", str(run), "--steps", "1", "--tasks", "2", "--rollouts", "2"]) == 0
     assert "success_rate" not in json.loads((run / "evaluation.json").read_text())
     assert not (run / "success.png").exists()
+
+
+def test_rl2_logs_and_evaluates_success_per_episode(line_goal: Path, tmp_path: Path) -> None:
+    run = tmp_path / "rl2"
+    rl2 = ["--set", "agent.algorithm=rl2", "--set", "rl2.episodes_per_trial=2"]
+    rl2 += ["--set", "rl2.hidden=8", "--set", "rl2.epochs=1"]
+    assert main(["train", str(line_goal), "--iterations", "1", "--run-dir", str(run), *rl2]) == 0
+    row = json.loads(open(run / "metrics.jsonl").readline())
+    assert 0.0 <= row["adapt/success_episode1"] <= 1.0 and "adapt/success_episode2" in row
+    assert main(["evaluate", str(run), "--steps", "1", "--rollouts", "2"]) == 0
+    result = json.loads((run / "evaluation.json").read_text())
+    rate = result["success_rate"]
+    assert len(rate["mean"]) == len(result["mean"]) == 2
+    assert all(0.0 <= m <= 1.0 for m in rate["mean"])
+    assert (run / "success.png").is_file()
