@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
+from metarl.agents.config import RLExperiment
 from metarl.cli import main
+from metarl.config import from_dict, read_toml
 from metarl.envs import BatchedSimulator, Task, get_family, make_task_distribution, validate_task
 from metarl.envs.metaworld import ML10_TEST, ML10_TRAIN, V3_SKILLS, metaworld_task
 from metarl.errors import TaskError
@@ -52,6 +54,14 @@ def test_ml1_train_and_test_goals_are_disjoint_and_round_trip_through_json() -> 
         validate_task(again, REACH)
     with pytest.raises(TaskError, match="not one of the family's 100 tasks"):
         validate_task(Task(REACH, {**test[0].params, "variation": 50.0}), REACH)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "experiments").glob("metaworld_*.toml")))
+def test_configs_are_valid_and_name_registered_families(path: Path) -> None:
+    config = from_dict(RLExperiment, read_toml(path))
+    family = get_family(config.env.family)
+    assert config.env.horizon == family.max_episode_steps == 500
+    assert config.eval.tasks <= len(make_task_distribution(family.name, seed=0).split("test"))
 
 
 @pytest.mark.skipif(HAS_METAWORLD, reason="checks the error shown without metaworld")
