@@ -34,7 +34,8 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 class Simulator(Protocol):
     """What the sampler needs of :class:`metarl.envs.BatchedSimulator` (envs in task-major
-    order; an env that is done stays done, with reward 0, until the next reset)."""
+    order; an env that is done stays done, with reward 0, until the next reset). A ``success``
+    attribute (per env, or None) is read if present: see :func:`episode_success`."""
 
     num_envs: int
     observation_dim: int

@@ -163,6 +163,12 @@ class _SawyerSkills(gymnasium.Env):
     def render(self) -> Any:
         return self._sawyer.render()
 
+    def close(self) -> None:
+        """Hand the Meta-World env back to the pool (it is reused, not closed)."""
+        if self._sawyer is not None:
+            _POOL.give(self._skill, self._sawyer)
+            self._sawyer = self._skill = None
+
 
 class MetaWorldEnv(TaskEnvMixin, _SawyerSkills):
     """A Meta-World benchmark's task as a metarl family env (see the module docstring).
