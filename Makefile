@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup setup-ray demo test bench lint clean
+.PHONY: setup setup-ray setup-metaworld demo test test-metaworld bench lint clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,23 @@ $(STAMP): pyproject.toml constraints.txt
 # The optional Ray extra (distributed sampling, metarl sweep): a 79 MB wheel, ~16 s to install.
 setup-ray: setup
 	$(BIN)/pip install --quiet -c constraints.txt -c constraints-ray.txt -e '.[ray]'
+
+# Meta-World (MuJoCo 3.3.0) lives in its own venv beside the pinned MuJoCo 4 one; see README.
+MW_VENV := .venv-metaworld
+MW_BIN := $(MW_VENV)/bin
+MW_STAMP := $(MW_VENV)/.installed
+
+setup-metaworld: $(MW_STAMP)
+
+$(MW_STAMP): pyproject.toml constraints-metaworld.txt
+	test -x $(MW_BIN)/python || $(PYTHON) -m venv $(MW_VENV)
+	$(MW_BIN)/pip install --quiet --upgrade pip
+	$(MW_BIN)/pip install --quiet -c constraints-metaworld.txt torch==2.13.0
+	$(MW_BIN)/pip install --quiet -c constraints-metaworld.txt -e '.[dev,metaworld]'
+	touch $(MW_STAMP)
+
+test-metaworld: setup-metaworld
+	$(MW_BIN)/python -m pytest -q tests/envs/test_metaworld.py
 
 lint: setup
 	$(BIN)/ruff check .
@@ -33,4 +50,4 @@ bench: setup
 	bash experiments/benchmarks/run_all.sh
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(MW_VENV) runs

@@ -24,6 +24,8 @@ class Episodes(NamedTuple):
         rewards: ``[tasks, E, T]``; 0 after an episode ended.
         mask: ``[tasks, E, T]``; 1 where a step was taken.
         advantages: ``[tasks, E, T]``; filled by :func:`with_advantages`.
+        success: ``[tasks, E]``; 1 where the episode's env reported ``info["success"]`` at some
+            step (Meta-World's success), else 0; NaN for a family whose envs report no success.
     """
 
     observations: Tensor
@@ -31,10 +33,18 @@ class Episodes(NamedTuple):
     rewards: Tensor
     mask: Tensor
     advantages: Tensor
+    success: Tensor
 
     def episode_returns(self) -> Tensor:
         """Undiscounted return of each episode, ``[tasks, E]``."""
         return (self.rewards * self.mask).sum(-1)
+
+    def success_rates(self) -> Tensor | None:
+        """Fraction of each task's episodes that succeeded, ``[tasks]``; None for a family whose
+        envs report no success."""
+        if torch.isnan(self.success).all():
+            return None
+        return self.success.mean(-1)
 
     def steps(self) -> int:
         """Number of environment steps taken."""

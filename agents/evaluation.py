@@ -8,6 +8,7 @@ with the same environment seeds, so their curves differ only by the initial poli
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -20,6 +21,9 @@ from metarl.agents.schedule import scheduled
 from metarl.agents.trainer import build_adaptation, make_simulator, task_distribution
 from metarl.core import module_params
 from metarl.envs import Task
+from metarl.plotting import plot_adaptation_curves
+from metarl.runs import RunDir
+from metarl.stats import summarize_curve
 
 
 def evaluation_tasks(config: RLExperiment, split: str, n_tasks: int) -> list[Task]:
@@ -57,6 +61,51 @@ def evaluation_adaptation(
     return adaptation
 
 
+class AdaptationCurves(NamedTuple):
+    """Per-task curves after 0..K inner steps, each ``[tasks, K + 1]``.
+
+    Attributes:
+        returns: mean episode return.
+        success: fraction of episodes with ``info["success"]`` at some step; None for a family
+            that reports no success.
+    """
+
+    returns: np.ndarray
+    success: np.ndarray | None
+
+
+def adaptation_curves(
+    config: RLExperiment,
+    policy: GaussianMLPPolicy,
+    tasks: list[Task],
+    steps: int,
+    rollouts: int,
+    seed: int,
+    label: str = "evaluate",
+    inner_lr: Sequence[float] | None = None,
+) -> AdaptationCurves:
+    """Mean episode return (and success rate) of each task after 0..``steps`` inner steps,
+    adapted by :func:`evaluation_adaptation` on :func:`adaptation_chunks`. A task whose rollouts
+    turn non-finite (a diverged adaptation) has NaN from that step on: it counts as diverged."""
+    adaptation = evaluation_adaptation(config, policy, inner_lr)
+    params = module_params(policy)
+    returns, success = [], []
+    with tqdm(total=len(tasks), desc=label, unit="task", dynamic_ncols=True) as bar:
+        for batch, sampler, task_seed in adaptation_chunks(config, tasks, rollouts, seed):
+            rng = np.random.default_rng(task_seed)
+            result = adaptation.run(sampler, params, steps, rng, stop_at_nonfinite=True)
+            curves = np.full((2, len(batch), steps + 1), np.nan)
+            for step, episodes in enumerate(result.episodes):
+                curves[0, :, step] = episodes.episode_returns().mean(1).double().numpy()
+                curves[1, :, step] = episodes.success.mean(1).double().numpy()
+            returns.append(curves[0])
+            success.append(curves[1])
+            bar.update(len(batch))
+    success_curve = np.concatenate(success)
+    reported = not np.isnan(success_curve[:, 0]).all()
+    return AdaptationCurves(np.concatenate(returns), success_curve if reported else None)
+
+
 def adaptation_returns(
     config: RLExperiment,
     policy: GaussianMLPPolicy,
@@ -67,19 +116,25 @@ def adaptation_returns(
     label: str = "evaluate",
     inner_lr: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """Mean episode return of each task after 0..``steps`` inner steps, ``[tasks, steps + 1]``,
-    adapted by :func:`evaluation_adaptation` on :func:`adaptation_chunks`. A task whose rollouts
-    turn non-finite (a diverged adaptation) has NaN from that step on: it counts as diverged."""
-    adaptation = evaluation_adaptation(config, policy, inner_lr)
-    params = module_params(policy)
-    curves = []
-    with tqdm(total=len(tasks), desc=label, unit="task", dynamic_ncols=True) as bar:
-        for batch, sampler, task_seed in adaptation_chunks(config, tasks, rollouts, seed):
-            rng = np.random.default_rng(task_seed)
-            result = adaptation.run(sampler, params, steps, rng, stop_at_nonfinite=True)
-            curve = np.full((len(batch), steps + 1), np.nan)
-            for step, episodes in enumerate(result.episodes):
-                curve[:, step] = episodes.episode_returns().mean(1).double().numpy()
-            curves.append(curve)
-            bar.update(len(batch))
-    return np.concatenate(curves)
+    """The returns of :func:`adaptation_curves`, ``[tasks, steps + 1]``."""
+    curves = adaptation_curves(config, policy, tasks, steps, rollouts, seed, label, inner_lr)
+    return curves.returns
+
+
+def success_curve(per_task: np.ndarray | None) -> dict[str, Any]:
+    """``{"success_rate": summary}`` of per-task success rates (mean and 95% CI over tasks at
+    each step; an episode succeeds if ``info["success"]`` was true at any of its steps), or
+    nothing for a family that reports no success."""
+    return {} if per_task is None else {"success_rate": summarize_curve(per_task)}
+
+
+def plot_success(curves: list[tuple[str, dict[str, Any]]], run: RunDir, what: str) -> None:
+    """``success.png`` beside ``adaptation.png`` when the curves have success rates."""
+    drawn = [
+        (label, {**curve, **curve["success_rate"]})
+        for label, curve in curves
+        if "success_rate" in curve
+    ]
+    if drawn:
+        title = f"{what}: success rate after adaptation"
+        plot_adaptation_curves(drawn, "success rate", run.path / "success.png", title)

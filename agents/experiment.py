@@ -12,7 +12,13 @@ import time
 from typing import Any
 
 from metarl.agents.config import RLExperiment
-from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
+from metarl.agents.evaluation import (
+    adaptation_curves,
+    adaptation_returns,
+    evaluation_tasks,
+    plot_success,
+    success_curve,
+)
 from metarl.agents.policies import GaussianMLPPolicy
 from metarl.agents.pretrain import PPOPretrainer, actor_from_state
 from metarl.agents.rl2 import RL2Trainer
@@ -108,15 +114,15 @@ def evaluate(
     def curve(
         policy: GaussianMLPPolicy, label: str, inner_lr: list[float] | None = None
     ) -> dict[str, Any]:
-        per_task = adaptation_returns(
+        per_task = adaptation_curves(
             config, policy, tasks, steps, rollouts, config.eval.seed, label, inner_lr
         )
-        return {
+        axis = {
             "x_axis": "inner steps",
             "adaptation_steps": list(range(steps + 1)),
             "experience_rollouts": [k * rollouts for k in range(steps + 1)],
-            **summarize_curve(per_task),
         }
+        return {**axis, **summarize_curve(per_task.returns), **success_curve(per_task.success)}
 
     def baseline_curve(policy: GaussianMLPPolicy, label: str) -> dict[str, Any]:
         if not config.eval.baseline_lr_grid:
@@ -148,6 +154,7 @@ def evaluate(
     curves = [(algorithm, result), *result["baselines"].items()]
     title = f"{config.env.family}: return after adaptation ({options.split} tasks)"
     plot_adaptation_curves(curves, "return", run.path / "adaptation.png", title)
+    plot_success(curves, run, f"{config.env.family} ({options.split} tasks)")
     return result
 
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from metarl.agents.config import RLExperiment
+from metarl.agents.evaluation import AdaptationCurves
 from metarl.agents.recurrent_policy import RecurrentGaussianPolicy
 from metarl.agents.rl2_ppo import ppo_loss, trial_advantages
 from metarl.agents.rl2_rollout import Trials, sample_trials
@@ -90,6 +91,9 @@ class RL2Trainer:
         self.env_steps += steps
         episode_returns = trials.episode_returns(settings.episodes_per_trial).mean(0)
         scalars = {f"adapt/return_episode{k + 1}": v.item() for k, v in enumerate(episode_returns)}
+        if not torch.isnan(trials.success).all():
+            rates = trials.success.mean(0)
+            scalars.update({f"adapt/success_episode{k + 1}": v.item() for k, v in enumerate(rates)})
         scalars.update({f"meta_train/{name}": float(np.mean(v)) for name, v in parts.items()})
         iteration_s = time.perf_counter() - started
         scalars["time/sample_s"] = sample_s
@@ -112,6 +116,34 @@ class RL2Trainer:
         self.env_steps = int(state["env_steps"])
 
 
+def episode_curves(
+    config: RLExperiment,
+    policy: RecurrentGaussianPolicy,
+    tasks: list[Task],
+    episodes: int,
+    trials: int,
+    seed: int,
+) -> AdaptationCurves:
+    """Mean return (and success rate) of episode 1..``episodes`` of a trial on each task, each
+    ``[tasks, episodes]``.
+
+    Each task runs on its own, drawing its env seeds and action noise from
+    ``default_rng([seed, index])``: its curve depends on the seed and its index only.
+    """
+    returns, success = [], []
+    for index, task in enumerate(tasks):
+        simulator = make_simulator(config, [task], trials, seed=0)
+        rng = np.random.default_rng([seed, index])
+        result = sample_trials(
+            policy, simulator, episodes, config.env.horizon, rng, config.policy.action_scale
+        )
+        per_trial = result.episode_returns(episodes).view(1, trials, episodes)
+        returns.append(per_trial.mean(1).double().numpy())
+        success.append(result.success.view(1, trials, episodes).mean(1).double().numpy())
+    rates = np.concatenate(success)
+    return AdaptationCurves(np.concatenate(returns), None if np.isnan(rates).all() else rates)
+
+
 def episode_returns(
     config: RLExperiment,
     policy: RecurrentGaussianPolicy,
@@ -120,18 +152,5 @@ def episode_returns(
     trials: int,
     seed: int,
 ) -> np.ndarray:
-    """Mean return of episode 1..``episodes`` of a trial on each task, ``[tasks, episodes]``.
-
-    Each task runs on its own, drawing its env seeds and action noise from
-    ``default_rng([seed, index])``: its curve depends on the seed and its index only.
-    """
-    curves = []
-    for index, task in enumerate(tasks):
-        simulator = make_simulator(config, [task], trials, seed=0)
-        rng = np.random.default_rng([seed, index])
-        result = sample_trials(
-            policy, simulator, episodes, config.env.horizon, rng, config.policy.action_scale
-        )
-        per_trial = result.episode_returns(episodes).view(1, trials, episodes)
-        curves.append(per_trial.mean(1).double().numpy())
-    return np.concatenate(curves)
+    """The returns of :func:`episode_curves`, ``[tasks, episodes]``."""
+    return episode_curves(config, policy, tasks, episodes, trials, seed).returns

@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from metarl.agents.config import RLExperiment
-from metarl.agents.evaluation import evaluation_tasks
+from metarl.agents.evaluation import evaluation_tasks, plot_success, success_curve
 from metarl.agents.recurrent_policy import RecurrentGaussianPolicy
-from metarl.agents.rl2 import RL2Trainer, build_recurrent_policy, episode_returns
+from metarl.agents.rl2 import RL2Trainer, build_recurrent_policy, episode_curves
 from metarl.envs import Task
 from metarl.experiment import EvaluateOptions
 from metarl.plotting import plot_adaptation_curves
@@ -45,14 +45,15 @@ def evaluate_rl2(
     started = time.perf_counter()
 
     def curve(policy: RecurrentGaussianPolicy) -> dict[str, Any]:
-        per_task = episode_returns(config, policy, tasks, extra + 1, trials, config.eval.seed)
+        per_task = episode_curves(config, policy, tasks, extra + 1, trials, config.eval.seed)
         experience = list(range(extra + 1))
         return {
             "x_axis": X_AXIS,
             "adaptation_steps": experience,
             "experience_rollouts": experience,
             "episodes": [k + 1 for k in experience],
-            **summarize_curve(per_task),
+            **summarize_curve(per_task.returns),
+            **success_curve(per_task.success),
         }
 
     result: dict[str, Any] = {
@@ -75,4 +76,5 @@ def evaluate_rl2(
     curves = [("rl2", result), *result["baselines"].items()]
     title = f"{config.env.family}: return of each episode of a trial ({options.split} tasks)"
     plot_adaptation_curves(curves, "return", run.path / "adaptation.png", title)
+    plot_success(curves, run, f"{config.env.family} ({options.split} tasks)")
     return result

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from metarl.agents.policies import gaussian_log_prob
 from metarl.agents.recurrent_policy import RecurrentGaussianPolicy
-from metarl.agents.sampler import Simulator
+from metarl.agents.sampler import Simulator, episode_success
 from metarl.envs.action_scaling import env_action
 
 ActionMap = Callable[[Tensor], np.ndarray]
@@ -34,6 +34,8 @@ class Trials(NamedTuple):
         mask: ``[N, L]``; 1 where a step was taken.
         log_probs: ``[N, L]`` log π_old(a_t | h_t).
         values: ``[N, L]`` V_old(h_t).
+        success: ``[N, K]``; 1 where the episode's env reported ``info["success"]`` at some
+            step, else 0; NaN for a family that reports no success.
     """
 
     inputs: Tensor
@@ -42,6 +44,7 @@ class Trials(NamedTuple):
     mask: Tensor
     log_probs: Tensor
     values: Tensor
+    success: Tensor
 
     def episode_returns(self, episodes: int) -> Tensor:
         """Undiscounted return of each episode of each trial, ``[N, episodes]``."""
@@ -76,6 +79,7 @@ def run_trials(
     inputs = torch.zeros(length, n, policy.input_dim)
     actions = torch.zeros(length, n, act_dim)
     rewards, mask, log_probs, values = (torch.zeros(length, n) for _ in range(4))
+    success = torch.zeros(episodes, n)
     state = policy.initial_state(n)
     previous = torch.zeros(n, act_dim + 2)  # a_{t-1}, r_{t-1}, d_{t-1}
     for k in range(episodes):
@@ -97,7 +101,8 @@ def run_trials(
             obs = _tensor(next_obs)
             if not alive.any():
                 break
-    fields = (inputs, actions, rewards, mask, log_probs, values)
+        success[k] = _tensor(episode_success(simulator))
+    fields = (inputs, actions, rewards, mask, log_probs, values, success)
     return Trials(*(x.transpose(0, 1).contiguous() for x in fields))
 
 

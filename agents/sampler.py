@@ -34,7 +34,8 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 class Simulator(Protocol):
     """What the sampler needs of :class:`metarl.envs.BatchedSimulator` (envs in task-major
-    order; an env that is done stays done, with reward 0, until the next reset)."""
+    order; an env that is done stays done, with reward 0, until the next reset). A ``success``
+    attribute (per env, or None) is read if present: see :func:`episode_success`."""
 
     num_envs: int
     observation_dim: int
@@ -47,6 +48,15 @@ class Simulator(Protocol):
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
         """``(observations, rewards, terminated, truncated)``."""
         ...
+
+
+def episode_success(simulator: Simulator) -> np.ndarray:
+    """Per env, 1.0 if its episode succeeded at some step, else 0.0, read from the simulator's
+    ``success`` (:attr:`metarl.envs.BatchedSimulator.success`); NaN where there is none."""
+    success = getattr(simulator, "success", None)
+    if success is None:
+        return np.full(simulator.num_envs, np.nan)
+    return np.asarray(success, dtype=np.float64)
 
 
 class EpisodeSampler(Protocol):
@@ -176,6 +186,7 @@ class RolloutSampler:
             rewards=_task_major(rewards, shape),
             mask=_task_major(mask, shape),
             advantages=torch.zeros(*shape, horizon),
+            success=_tensor(episode_success(sim)).view(shape),
         )
 
 
@@ -205,12 +216,14 @@ def after_last_step_zeroed(episodes: Episodes) -> Episodes:
     steps = int(episodes.mask.sum(-1).max().item())
     if steps == episodes.mask.shape[-1]:
         return episodes
-    fields = []
-    for field in episodes:
+
+    def zeroed(field: Tensor) -> Tensor:
         field = field.clone()
         field[:, :, steps:] = 0
-        fields.append(field)
-    return Episodes(*fields)
+        return field
+
+    per_step = (*_TIME_MAJOR, "advantages")
+    return episodes._replace(**{name: zeroed(getattr(episodes, name)) for name in per_step})
 
 
 def _tensor(array: np.ndarray) -> Tensor:

@@ -16,6 +16,7 @@ import torch
 
 from metarl.agents.adaptation import Adaptation
 from metarl.agents.config import RLExperiment
+from metarl.agents.episodes import Episodes
 from metarl.agents.maml import MAMLRL
 from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
 from metarl.agents.reptile import ReptileRL
@@ -144,6 +145,7 @@ class MetaRLTrainer:
         if not is_reptile:
             scalars["meta_train/return_post"] = returns[-1]
         scalars.update({f"adapt/return_step{k}": value for k, value in enumerate(returns)})
+        scalars.update(success_scalars(result.episodes, post=not is_reptile))
         timings = {"sample_s": result.seconds["sample"], "inner_s": result.seconds["inner"]}
         for name, value in summary.items():
             if name.endswith("_s"):
@@ -168,3 +170,17 @@ class MetaRLTrainer:
             self.policy.load_state_dict(state["policy"])
         self.learner.load_state_dict(state["learner"])
         self.env_steps = int(state["env_steps"])
+
+
+def success_scalars(episodes: list[Episodes], post: bool) -> dict[str, float]:
+    """The success rates of a meta-batch after 0..K inner steps (``meta_train/success_pre``,
+    ``_post`` and ``adapt/success_step{k}``), or nothing for a family that reports no success."""
+    rates = [batch.success_rates() for batch in episodes]
+    if rates[0] is None:
+        return {}
+    means = [float(rate.mean()) for rate in rates if rate is not None]
+    scalars = {"meta_train/success_pre": means[0]}
+    if post:
+        scalars["meta_train/success_post"] = means[-1]
+    scalars.update({f"adapt/success_step{k}": value for k, value in enumerate(means)})
+    return scalars

@@ -67,6 +67,11 @@ class BatchedSimulator:
     has run ``horizon`` steps (``truncated``, as Gymnasium's ``TimeLimit``); it then stays done,
     unstepped, with reward 0 and its last observation and flags, until the next ``reset``.
 
+    Success: where the family's env reports ``info["success"]`` (Meta-World), :attr:`success`
+    says per env whether its current episode has succeeded at some step; it is None for families
+    that report none (the backends that step the env's own ``step`` read it: "gym" and
+    "generic_mujoco").
+
     Args:
         family: the task family (see :func:`metarl.envs.list_families`).
         tasks: the tasks, each of ``family``.
@@ -120,6 +125,14 @@ class BatchedSimulator:
         self._steps = 0
         self._terminated = np.zeros(self.num_envs, dtype=bool)
         self._truncated = np.zeros(self.num_envs, dtype=bool)
+        self._success = np.zeros(self.num_envs, dtype=bool)
+        self._reports_success = False
+
+    @property
+    def success(self) -> np.ndarray | None:
+        """Per env, whether ``info["success"]`` was true at any step of its current episode;
+        None while no env of the family has reported ``info["success"]``."""
+        return self._success.copy() if self._reports_success else None
 
     def reset(self, seed: int | None = None) -> np.ndarray:
         """Reset every environment; return the observations ``[num_envs, observation_dim]``."""
@@ -129,6 +142,7 @@ class BatchedSimulator:
         self._steps = 0
         self._terminated[:] = False
         self._truncated[:] = False
+        self._success[:] = False
         self._obs = self._envs.reset(self._rngs)
         return self._obs.copy()
 
@@ -149,7 +163,10 @@ class BatchedSimulator:
         alive = ~(self._terminated | self._truncated)
         if not alive.any():
             return self._obs.copy(), np.zeros(self.num_envs), *self._flags()
-        obs, reward, terminated = self._envs.step(actions, alive)
+        obs, reward, terminated, success = self._envs.step(actions, alive)
+        if success is not None:
+            self._reports_success = True
+            self._success |= alive & success
         self._steps += 1
         self._obs = np.where(alive[:, None], obs, self._obs)
         self._terminated |= alive & terminated

@@ -26,7 +26,8 @@ class TaskDistribution:
     both splits hold those same two tasks, ``n_train`` / ``n_test`` do not apply, and
     :meth:`sample` draws from the two (families given as a task list likewise). This follows
     the MAML paper and its reference code (pytorch-maml-rl), which train and evaluate on both
-    directions.
+    directions. A task list with held-out ``test`` tasks (Meta-World) has them as its test split;
+    its train split is the rest, and :meth:`sample` draws from the train split only.
     """
 
     def __init__(self, family: str, seed: int, n_train: int = 100, n_test: int = 40) -> None:
@@ -37,7 +38,7 @@ class TaskDistribution:
         split_seed, sample_seed = np.random.SeedSequence(seed).spawn(2)
         self._rng = np.random.default_rng(sample_seed)
         if self.family.finite:
-            self._train = self._test = self.family.enumerate()
+            self._train, self._test = self.family.enumerate(), self.family.enumerate("test")
         else:
             tasks = self._draw(np.random.default_rng(split_seed), n_train + n_test, set())
             self._train, self._test = tasks[:n_train], tasks[n_train:]
@@ -75,7 +76,8 @@ class TaskDistribution:
         """``n`` fresh tasks drawn from the family's distribution, as MAML draws a meta-batch.
 
         Continuous families: distinct new draws, never a task of the test split. Finite families:
-        draws with replacement from their tasks. The same generator state gives the same tasks.
+        draws with replacement from their train split. The same generator state gives the same
+        tasks.
 
         Args:
             n: number of tasks.

@@ -70,10 +70,10 @@ class Family:
             return True
         return all(isinstance(spec, Choice) for spec in self.params.values())
 
-    def enumerate(self) -> list[Task]:
-        """Every task of a finite family."""
+    def enumerate(self, split: str = "train") -> list[Task]:
+        """Every task of a finite family; a task list's held-out tasks for ``split="test"``."""
         if isinstance(self.params, TaskList):
-            return self.params.tasks(self.name)
+            return self.params.tasks(self.name, split)
         names = list(self.params)
         choices = [spec.values for spec in self.params.values() if isinstance(spec, Choice)]
         return [

@@ -29,6 +29,7 @@ import mujoco
 import numpy as np
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 
+from metarl.envs.gym_backend import StepResult, step_each
 from metarl.envs.mujoco_batch import family_env, mujoco_batch_module
 from metarl.envs.tasks import Task
 from metarl.errors import TaskError
@@ -112,9 +113,7 @@ class GenericMujocoBatch:
         self._batch.forward()
         return np.array(obs, dtype=np.float64)
 
-    def step(
-        self, actions: np.ndarray, alive: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, alive: np.ndarray) -> StepResult:
         """Step the ``alive`` envs' physics in one batch call, then each env's own ``step``."""
         self._actions = actions  # as given: a float32 action's control cost is float32 too
         self._ctrl[:] = actions
@@ -122,11 +121,6 @@ class GenericMujocoBatch:
         if self._hook:
             fields = {name: np.array(value) for name, value in self._fields.items()}
             obs, reward, terminated = self._template.batched_step(fields, actions, self._params)
-            return np.asarray(obs, dtype=np.float64), np.asarray(reward), np.asarray(terminated)
-        obs = np.zeros((self.num_envs, self.observation_dim))
-        reward = np.zeros(self.num_envs)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        for i in np.flatnonzero(alive):
-            env_obs, reward[i], terminated[i], _, _ = self.envs[i].step(self._actions[i])
-            obs[i] = np.ravel(env_obs)
-        return obs, reward, terminated
+            obs = np.asarray(obs, dtype=np.float64)
+            return obs, np.asarray(reward), np.asarray(terminated), None
+        return step_each(self.envs, self._actions, alive, self.observation_dim)

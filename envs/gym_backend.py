@@ -52,17 +52,32 @@ class GymEnvBatch:
             obs.append(np.ravel(env.reset()[0]))
         return np.array(obs, dtype=np.float64)
 
-    def step(
-        self, actions: np.ndarray, alive: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Step the ``alive`` envs; the others' values are zeros (the simulator ignores them).
+    def step(self, actions: np.ndarray, alive: np.ndarray) -> StepResult:
+        """Step the ``alive`` envs (see :func:`step_each`)."""
+        return step_each(self.envs, actions, alive, self.observation_dim)
 
-        An env's own truncation is ignored: the family's horizon ends episodes.
-        """
-        obs = np.zeros((self.num_envs, self.observation_dim))
-        reward = np.zeros(self.num_envs)
-        terminated = np.zeros(self.num_envs, dtype=bool)
-        for i in np.flatnonzero(alive):
-            env_obs, reward[i], terminated[i], _, _ = self.envs[i].step(actions[i])
-            obs[i] = np.ravel(env_obs)
-        return obs, reward, terminated
+
+StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
+"""A backend step: observations, rewards, terminated flags, and ``info["success"]`` per env
+(None when no env reports one)."""
+
+
+def step_each(
+    envs: list[gymnasium.Env], actions: np.ndarray, alive: np.ndarray, observation_dim: int
+) -> StepResult:
+    """Step the ``alive`` envs one by one with their own ``step``; the others' values are zeros
+    (the simulator ignores them). An env's own truncation is ignored: the family's horizon ends
+    episodes. ``info["success"]`` is read where an env reports it (Meta-World does)."""
+    n = len(envs)
+    obs = np.zeros((n, observation_dim))
+    reward = np.zeros(n)
+    terminated = np.zeros(n, dtype=bool)
+    success = np.zeros(n, dtype=bool)
+    reported = False
+    for i in np.flatnonzero(alive):
+        env_obs, reward[i], terminated[i], _, info = envs[i].step(actions[i])
+        obs[i] = np.ravel(env_obs)
+        if "success" in info:
+            reported = True
+            success[i] = bool(info["success"])
+    return obs, reward, terminated, success if reported else None

@@ -107,8 +107,9 @@ class MujocoBatch:
 
     def step(
         self, actions: np.ndarray, alive: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Advance the ``alive`` environments one env step; return obs, rewards, terminated.
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
+        """Advance the ``alive`` environments one env step; return obs, rewards, terminated (and
+        no success flags: the locomotion families have none).
 
         The values of the other environments are meaningless: their state is not advanced.
         """
@@ -123,7 +124,7 @@ class MujocoBatch:
         healthy = self._healthy()
         reward = self._reward(actions, velocity, position, healthy)
         terminated = ~healthy & bool(getattr(self.env, "_terminate_when_unhealthy", False))
-        return self._observe(), reward, terminated
+        return self._observe(), reward, terminated, None
 
     def _update_contact_forces(self, stepped: np.ndarray) -> None:
         """``cfrc_ext`` as v5 computes it: ``mj_rnePostConstraint`` after ``mj_step``.

@@ -98,8 +98,9 @@ class NavigationBatch:
 
     def step(
         self, actions: np.ndarray, alive: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Move the ``alive`` robots; return observations, rewards and terminated flags."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, None]:
+        """Move the ``alive`` robots; return observations, rewards and terminated flags (and no
+        success flags: reaching the goal ends the episode)."""
         position, reward, terminated = navigation_step(self._position, actions, self._goals)
         self._position = np.where(alive[:, None], position, self._position)
-        return self._position.copy(), reward, terminated
+        return self._position.copy(), reward, terminated, None

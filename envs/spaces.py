@@ -122,31 +122,54 @@ class TaskList:
     """A family with finitely many tasks, given as a list of parameter dicts.
 
     Pass it as ``register_family(..., params=TaskList([...]))``. Its tasks are drawn uniformly
-    (with replacement); the train and test splits both hold all of them, as for the Dir families.
+    (with replacement). Without ``test``, the train and test splits both hold all of them, as for
+    the Dir families; with ``test``, those tasks are the test split, held out: never drawn for
+    training (a benchmark's own split, e.g. Meta-World's).
     """
 
-    def __init__(self, tasks: Sequence[Mapping[str, Any]]) -> None:
-        if not tasks:
-            raise TaskError("a task list needs at least one task")
+    def __init__(
+        self,
+        tasks: Sequence[Mapping[str, Any]],
+        test: Sequence[Mapping[str, Any]] | None = None,
+    ) -> None:
+        if not tasks or (test is not None and not test):
+            raise TaskError("a task list needs at least one task (and one test task if given)")
         names = set(tasks[0])
-        for i, params in enumerate(tasks):
+        for i, params in enumerate([*tasks, *(test or [])]):
             if set(params) != names:
                 raise TaskError(
                     f"task list entry {i} has parameters {sorted(params)}, "
                     f"entry 0 has {sorted(names)}"
                 )
-        self.params: tuple[dict[str, ParamValue], ...] = tuple(
-            Task("_", dict(params)).params for params in tasks
+        self.params: tuple[dict[str, ParamValue], ...] = _normalised(tasks)
+        self.test_params: tuple[dict[str, ParamValue], ...] | None = (
+            None if test is None else _normalised(test)
         )
+        if self.test_params is not None and set(map(_key, self.params)) & set(
+            map(_key, self.test_params)
+        ):
+            raise TaskError("a task list's test tasks must not be among its train tasks")
         self.names = sorted(names)
 
-    def tasks(self, family: str) -> list[Task]:
-        """The listed tasks of ``family``, in order."""
-        return [Task(family, dict(params)) for params in self.params]
+    def tasks(self, family: str, split: str = "train") -> list[Task]:
+        """The listed tasks of ``family`` of ``split`` ("train", or "test": the held-out ones,
+        all of them without a ``test`` list), in order."""
+        listed = self.test_params if split == "test" and self.test_params else self.params
+        return [Task(family, dict(params)) for params in listed]
 
     def check(self, params: Mapping[str, ParamValue]) -> None:
-        if dict(params) not in self.params:
-            raise TaskError(f"{dict(params)} is not one of the family's {len(self.params)} tasks")
+        if dict(params) not in self.params and dict(params) not in (self.test_params or ()):
+            count = len(self.params) + len(self.test_params or ())
+            raise TaskError(f"{dict(params)} is not one of the family's {count} tasks")
 
     def describe(self) -> str:
-        return f"{len(self.params)} listed tasks"
+        held_out = f" (+{len(self.test_params)} held out)" if self.test_params else ""
+        return f"{len(self.params)} listed tasks{held_out}"
+
+
+def _normalised(tasks: Sequence[Mapping[str, Any]]) -> tuple[dict[str, ParamValue], ...]:
+    return tuple(Task("_", dict(params)).params for params in tasks)
+
+
+def _key(params: dict[str, ParamValue]) -> str:
+    return Task("_", params).to_json()

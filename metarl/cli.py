@@ -298,6 +298,12 @@ def command_evaluate(args: argparse.Namespace) -> None:
         print(
             f"{result['metric']} after {step} {unit}: {mean:.4f} ± {ci:.4f} (median {median:.4f})"
         )
+    if "success_rate" in result:
+        rate = result["success_rate"]
+        for step, mean, ci in zip(
+            result["adaptation_steps"], rate["mean"], rate["ci95"], strict=True
+        ):
+            print(f"success rate after {step} {unit}: {mean:.3f} ± {ci:.3f}")
     for warning in divergence_warnings(result):
         print(f"metarl: warning: {warning}", file=sys.stderr)
     for name, baseline in result.get("baselines", {}).items():
@@ -306,7 +312,12 @@ def command_evaluate(args: argparse.Namespace) -> None:
             f"baseline {name}: {result['metric']} after {baseline['adaptation_steps'][-1]} "
             f"{unit}: {final}"
         )
-    print(f"wrote {run.path / 'evaluation.json'} and {run.path / 'adaptation.png'}")
+    plots = " and ".join(
+        str(run.path / name)
+        for name in ("adaptation.png", "success.png")
+        if (run.path / name).is_file()
+    )
+    print(f"wrote {run.path / 'evaluation.json'} and {plots}")
 
 
 def command_plot(args: argparse.Namespace) -> None:

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${BIN:-.venv/bin}"
 DATA_DIR="${DATA_DIR:-../shared/datasets/omniglot-py}"
-SECTIONS="${SECTIONS:-speed sinusoid omniglot navigation halfcheetah cheetah}"
+SECTIONS="${SECTIONS:-speed sinusoid omniglot navigation halfcheetah cheetah}"  # + metaworld
 RESULTS=experiments/benchmarks/results
 RUNS=runs/bench
 mkdir -p "$RESULTS" "$RUNS"
@@ -89,4 +89,35 @@ if want cheetah; then
         --seeds 0 1 2 --runs-dir "$RUNS"
     "$BIN/python" experiments/benchmarks/cheetah_time_to_result.py --label std01 --train \
         --seeds 0 --runs-dir "$RUNS" --set policy.action_scale=1 --set policy.init_std=0.1
+fi
+
+if want metaworld; then
+    # docs/bench_metaworld.md, in the Meta-World venv (make setup-metaworld; not in the default
+    # SECTIONS): the family's throughput in the batched simulator against SyncVectorEnv, then ML1
+    # reach MAML-TRPO on a reduced meta-batch (10 tasks x 5 episodes x 500 steps) for BUDGET
+    # seconds on one thread, evaluated on 20 held-out goals (5 episodes per step). Of the runs in
+    # the doc: ML1 reach was stopped by plain `timeout` (SIGTERM), ML10 by `timeout -s INT`.
+    MW="${MW_BIN:-.venv-metaworld/bin}"
+    export OMP_NUM_THREADS=1
+    "$MW/python" experiments/benchmarks/throughput.py --families MetaWorldML1_reach_v3 --tasks 4 \
+        --envs-per-task 10 --steps 100 --sync-steps 100 --ceiling-steps 0 --threads 1 --json \
+        --out "$RESULTS/metaworld_throughput.json"
+    run="$RUNS/metaworld_ml1_reach_maml"
+    timeout -s INT "${BUDGET:-1260}" "$MW/metarl" train experiments/metaworld_ml1_reach_maml.toml \
+        --run-dir "$run" --iterations 60 --set agent.meta_batch_size=10 --set agent.rollouts=5 \
+        --set env.threads=1 --set run.checkpoint_every=1 || true
+    "$MW/metarl" evaluate "$run" --tasks 20 --rollouts 5 --steps 1
+    cp "$run/evaluation.json" "$RESULTS/metaworld_ml1_reach_maml.json"
+    cp "$run/metrics.jsonl" "$RESULTS/metaworld_ml1_reach_maml_metrics.jsonl"
+    # ML10, same reduced meta-batch, ML10_BUDGET seconds; evaluated on the first 10 train tasks
+    # (one goal of each train skill) and on 20 held-out tasks (4 goals of each held-out skill).
+    run="$RUNS/metaworld_ml10_maml"
+    timeout -s INT "${ML10_BUDGET:-1080}" "$MW/metarl" train experiments/metaworld_ml10_maml.toml \
+        --run-dir "$run" --iterations 60 --set agent.meta_batch_size=10 --set agent.rollouts=5 \
+        --set env.threads=1 --set run.checkpoint_every=1 || true
+    "$MW/metarl" evaluate "$run" --split train --tasks 10 --rollouts 5 --steps 1
+    cp "$run/evaluation.json" "$RESULTS/metaworld_ml10_maml_train.json"
+    "$MW/metarl" evaluate "$run" --tasks 20 --rollouts 5 --steps 1
+    cp "$run/evaluation.json" "$RESULTS/metaworld_ml10_maml.json"
+    cp "$run/metrics.jsonl" "$RESULTS/metaworld_ml10_maml_metrics.jsonl"
 fi

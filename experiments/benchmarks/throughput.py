@@ -16,7 +16,8 @@ With ``--backends``, each family's simulator rate with the policy is also measur
 backend that can run it (``mujoco_batch``: the shipped robots' vectorized port; ``generic_mujoco``:
 one threaded ``mujoco.batch`` call, then each env's own ``step``; ``gym``: plain Gymnasium envs in
 a loop), as for a user family; ``--plugins FILE.py`` imports user families first (e.g. the
-ReacherGoal example, ``experiments/plugins/reacher_goal.py``).
+ReacherGoal example, ``experiments/plugins/reacher_goal.py``). ``--ceiling-steps 0`` skips the
+ceiling, for families whose env is not one MuJoCo model (Meta-World's, in ``.venv-metaworld``).
 
 An env step is one transition of one env: envs that are done (the simulator keeps them done until
 the next reset) are not counted. The policy runs on one torch thread (``--torch-threads``): its
@@ -204,18 +205,20 @@ def measure(family: str, args: argparse.Namespace) -> dict[str, float | int]:
             sim, random_policy(low, high, sim.num_envs, 0), args.steps
         ),
         "policy_steps_per_s": simulator_rate(sim, make_policy(sim.observation_dim), args.steps),
-        "ceiling_steps_per_s": ceiling_rate(env_id, env_tasks, args.ceiling_steps, threads),
         "sync_vector_steps_per_s": sync_vector_rate(
             env_id, env_tasks, make_policy, args.sync_steps
         ),
     }
+    if args.ceiling_steps:
+        result["ceiling_steps_per_s"] = ceiling_rate(env_id, env_tasks, args.ceiling_steps, threads)
+        result["random_over_ceiling"] = result["random_steps_per_s"] / result["ceiling_steps_per_s"]
+        result["policy_over_ceiling"] = result["policy_steps_per_s"] / result["ceiling_steps_per_s"]
     if args.backends:
         result.update(backend_rates(family, tasks, args, threads))
         generic = result["generic_mujoco_policy_steps_per_s"]
         result["generic_over_sync"] = generic / result["sync_vector_steps_per_s"]
-        result["generic_over_ceiling"] = generic / result["ceiling_steps_per_s"]
-    result["random_over_ceiling"] = result["random_steps_per_s"] / result["ceiling_steps_per_s"]
-    result["policy_over_ceiling"] = result["policy_steps_per_s"] / result["ceiling_steps_per_s"]
+        if args.ceiling_steps:
+            result["generic_over_ceiling"] = generic / result["ceiling_steps_per_s"]
     result["policy_over_sync"] = result["policy_steps_per_s"] / result["sync_vector_steps_per_s"]
     return {name: round(value, 3) for name, value in result.items()}
 
@@ -226,7 +229,9 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=40, help="tasks (default 40)")
     parser.add_argument("--envs-per-task", type=int, default=20, help="envs per task (20)")
     parser.add_argument("--steps", type=int, default=200, help="simulator steps per measurement")
-    parser.add_argument("--ceiling-steps", type=int, default=100, help="rollout env steps")
+    parser.add_argument(
+        "--ceiling-steps", type=int, default=100, help="rollout env steps (0: no ceiling)"
+    )
     parser.add_argument("--sync-steps", type=int, default=20, help="SyncVectorEnv steps")
     parser.add_argument("--threads", type=int, default=0, help="MuJoCo threads (0: all cores)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads (1)")
@@ -249,12 +254,13 @@ def main() -> None:
         return
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores")
     for family, row in results.items():
+        ceiling = row.get("ceiling_steps_per_s")
         print(
             f"{family}: {row['num_envs']} envs, random {row['random_steps_per_s']:.0f}/s, "
             f"policy {row['policy_steps_per_s']:.0f}/s, "
-            f"ceiling {row['ceiling_steps_per_s']:.0f}/s, "
-            f"SyncVectorEnv {row['sync_vector_steps_per_s']:.0f}/s; policy/ceiling "
-            f"{row['policy_over_ceiling']:.2f}, policy/sync {row['policy_over_sync']:.2f}"
+            + (f"ceiling {ceiling:.0f}/s, " if ceiling else "")
+            + f"SyncVectorEnv {row['sync_vector_steps_per_s']:.0f}/s; "
+            f"policy/sync {row['policy_over_sync']:.2f}"
         )
 
 

@@ -27,6 +27,7 @@ def random_episodes(seed: int, tasks: int = 2, episodes: int = 3, steps: int = 4
         rewards=torch.randn(tasks, episodes, steps, generator=g),
         mask=torch.ones(tasks, episodes, steps),
         advantages=torch.randn(tasks, episodes, steps, generator=g),
+        success=torch.full((tasks, episodes), float("nan")),
     )
 
 

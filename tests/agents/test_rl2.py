@@ -100,7 +100,8 @@ def tiny_trials(policy: RecurrentGaussianPolicy, seed: int = 0) -> Trials:
         mean, log_std, values = policy.unroll(inputs, mask, policy.initial_state(n), length)
         log_probs = ((actions - mean) ** 2).sum(-1) * -0.5  # ≠ π_old: ratios far from 1
     rewards = torch.randn(n, length, generator=generator) * mask
-    return Trials(inputs, actions, rewards, mask, log_probs, values * mask)
+    nan = torch.full((n, 1), float("nan"))  # one episode, no success reported
+    return Trials(inputs, actions, rewards, mask, log_probs, values * mask, nan)
 
 
 def test_ppo_recurrent_loss_gradient_matches_finite_differences(double_precision):
@@ -135,7 +136,9 @@ def test_trial_advantages_bootstrap_across_episodes_and_skip_masked_steps():
     values = torch.tensor([[0.5, 0.25, 9.0, 1.0]])
     mask = torch.tensor([[1.0, 1.0, 0.0, 1.0]])
     zeros = torch.zeros(1, 4)
-    trials = Trials(torch.zeros(1, 4, 1), zeros[..., None], rewards, mask, zeros, values * mask)
+    trials = Trials(
+        torch.zeros(1, 4, 1), zeros[..., None], rewards, mask, zeros, values * mask, zeros[:, :1]
+    )
     advantages, returns = trial_advantages(trials, gamma=0.9, lam=1.0)
     # λ = 1: value targets are the discounted returns over the taken steps, 1 → 2 → 3.
     expected = torch.tensor([[1 + 0.9 * 2 + 0.81 * 3, 2 + 0.9 * 3, 0.0, 3.0]])
@@ -162,4 +165,4 @@ def test_batched_trials_equal_each_task_run_alone():
             scaled_actions(alone_sim),
         )
         for name, a, b in zip(Trials._fields, batched, alone, strict=True):
-            torch.testing.assert_close(a[envs], b, rtol=0, atol=1e-6, msg=name)
+            torch.testing.assert_close(a[envs], b, rtol=0, atol=1e-6, equal_nan=True, msg=name)

@@ -42,6 +42,7 @@ def random_episodes(seed: int, tasks: int = 2, episodes: int = 4, steps: int = 3
         rewards=torch.randn(tasks, episodes, steps, generator=g),
         mask=mask,
         advantages=torch.randn(tasks, episodes, steps, generator=g),
+        success=torch.full((tasks, episodes), float("nan")),
     )
 
 

@@ -8,7 +8,12 @@ import pytest
 from metarl.envs import Task, list_families, make_task_distribution, validate_task
 from metarl.errors import TaskError
 
-FAMILIES = [name for name, _, _ in list_families()]
+# One Meta-World ML1 family stands for the 50 (they differ only in the skill).
+FAMILIES = [
+    name
+    for name, _, _ in list_families()
+    if not name.startswith("MetaWorldML1_") or name == "MetaWorldML1_reach_v3"
+]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
