@@ -6,7 +6,10 @@ the update can be a learned rule, the coordinate-wise LSTM of Andrychowicz et al
 (:mod:`metarl.core.learned_optimizer`), meta-trained with everything else by backpropagating
 through the unrolled inner loop, optionally truncated every ``truncation`` steps. Its per-task
 state rides in the parameter dict under :data:`~metarl.core.params.STATE_PREFIX` keys, so
-step-by-step callers need no change. With
+step-by-step callers need no change. Parameters named in ``per_step`` hold one entry per
+inner step along a leading dimension (MAML++'s per-step batch-norm weights, "BNWB"): the model
+sees entry ``j`` while its other parameters have had ``j`` updates (:meth:`InnerLoop.at_step`);
+they are meta-learned, not adapted. With
 ``first_order`` the inner gradients are detached, which drops the second-order term of the
 meta-gradient (first-order MAML). The loop knows nothing about the task: it sees parameters,
 a loss ``task_loss(params, data) -> scalar`` and the data.
@@ -56,6 +59,8 @@ class InnerLoopConfig:
         lstm_hidden: width of the learned rule's LSTM layers (20 in the paper).
         truncation: with the learned rule, detach the parameters and the LSTM state every
             ``truncation`` steps (truncated backpropagation through the unroll); 0: never.
+        per_step: name prefixes of tensors with a leading step dimension, of which the model
+            sees entry ``min(j, last)`` after ``j`` inner updates; they do not adapt.
     """
 
     steps: int = 1
@@ -66,6 +71,7 @@ class InnerLoopConfig:
     rule: UpdateRule = "sgd"
     lstm_hidden: int = 20
     truncation: int = 0
+    per_step: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -110,7 +116,8 @@ class InnerLoop(nn.Module):
         self.adapted_names = [
             name
             for name in params
-            if not config.adapt_only or name.startswith(tuple(config.adapt_only))
+            if (not config.adapt_only or name.startswith(tuple(config.adapt_only)))
+            and not self.is_per_step(name)
         ]
         if not self.adapted_names:
             raise ConfigError(
@@ -129,6 +136,20 @@ class InnerLoop(nn.Module):
         self.rule = (
             CoordinateLSTM(config.lr, config.lstm_hidden) if config.rule == "learned" else None
         )
+
+    def is_per_step(self, name: str) -> bool:
+        """Whether ``name`` holds one entry per inner step (see ``InnerLoopConfig.per_step``)."""
+        return bool(self.config.per_step) and name.startswith(tuple(self.config.per_step))
+
+    def at_step(self, params: Params, step: int) -> Params:
+        """What the model sees after ``step`` inner updates: per-step tensors at entry ``step``
+        (the last entry for steps beyond those trained), everything else unchanged."""
+        if not self.config.per_step:
+            return params
+        return {
+            name: p[min(step, p.shape[0] - 1)] if self.is_per_step(name) else p
+            for name, p in params.items()
+        }
 
     def step_size(self, name: str, step: int) -> Tensor | float:
         """α for parameter ``name`` at inner step ``step`` (per-step sizes reuse the last one
@@ -150,7 +171,7 @@ class InnerLoop(nn.Module):
         weights = model_params(params)
 
         def loss_of_adapted(subset: Params) -> Tensor:
-            return task_loss({**weights, **subset}, data)
+            return task_loss(self.at_step({**weights, **subset}, step), data)
 
         grads = torch.func.grad(loss_of_adapted)(adapted)
         updated = dict(params)

@@ -14,6 +14,7 @@ Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet", 
 METRIC_LEARNERS: tuple[str, ...] = ("protonet", "siamese")
 """Learners that classify by comparing embeddings, with no inner loop and no N-way head."""
 StepSize = Literal["fixed", "per_parameter", "per_step"]
+NormStats = Literal["batch", "running"]
 InnerRule = Literal["sgd", "learned"]
 
 
@@ -89,6 +90,12 @@ class LearnerConfig:
         cosine_iterations: MAML++ cosine annealing of the outer lr from ``outer_lr`` to
             ``min_outer_lr`` over this many meta-iterations; 0: constant.
         min_outer_lr: the outer lr at the end of cosine annealing.
+        per_step_norm: MAML++ per-step batch norm: learned batch-norm weights and biases for
+            each inner step and one for after the last ("BNWB"), and running statistics
+            collected per step ("BNRS"); Omniglot conv net, MAML outer losses only.
+        norm_at_test: with ``per_step_norm``, what evaluation normalises with: "batch" (each
+            batch's statistics, as in training and in MAML) or "running" (the per-step
+            running statistics collected in training).
         hidden: hidden width (sinusoid MLP) or filters (Omniglot conv net).
         strided: Omniglot conv net with MAML's stride-2 convolutions instead of max-pools.
         vectorize: vmap the meta-batch over tasks (else loop over tasks; same results).
@@ -107,6 +114,8 @@ class LearnerConfig:
     first_order_iterations: int = 0
     cosine_iterations: int = 0
     min_outer_lr: float = 1e-5
+    per_step_norm: bool = False
+    norm_at_test: NormStats = "batch"
     hidden: int | None = None
     strided: bool = False
     vectorize: bool = True
@@ -136,6 +145,16 @@ class LearnerConfig:
             self.multi_step_loss or self.first_order_iterations
         ):
             raise ConfigError(f"{self.algorithm} has no MAML outer loss to anneal")
+        if self.per_step_norm and self.algorithm in ("reptile", "protonet", "siamese"):
+            raise ConfigError(
+                f"per_step_norm is learned through a MAML outer loss; {self.algorithm} has none"
+            )
+        if self.norm_at_test not in ("batch", "running"):
+            raise ConfigError(
+                f"norm_at_test must be 'batch' or 'running', got {self.norm_at_test!r}"
+            )
+        if self.norm_at_test == "running" and not self.per_step_norm:
+            raise ConfigError("norm_at_test = 'running' needs per_step_norm = true")
 
 
 @dataclass(frozen=True)
@@ -170,6 +189,8 @@ class FewShotExperiment:
     def __post_init__(self) -> None:
         if self.data.dataset == "omniglot" and self.data.data_dir is None:
             raise ConfigError("omniglot needs a data directory: pass --data-dir PATH/omniglot-py")
+        if self.learner.per_step_norm and self.data.dataset != "omniglot":
+            raise ConfigError("per_step_norm needs the Omniglot conv net (dataset = 'omniglot')")
         gradient_based = self.learner.algorithm not in METRIC_LEARNERS
         if self.data.dataset == "sinusoid" and not gradient_based:
             raise ConfigError(f"{self.learner.algorithm} classifies; it needs dataset = 'omniglot'")

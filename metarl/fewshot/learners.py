@@ -15,6 +15,8 @@ metasgd    learned α per parameter entry (Li et al. 2017)                    MA
 
 Any of maml, fomaml and anil can swap SGD for the core's learned LSTM rule
 (``inner_rule = "learned"``, Andrychowicz et al. 2016), meta-trained by the same outer update.
+MAML++ (Antoniou et al. 2019) is maml with per-step rates, the multi-step loss, derivative-order
+and cosine annealing and per-step batch norm, each a switch of :class:`LearnerConfig`.
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ from metarl.core import (
     map_tasks,
     module_params,
     multi_step_weights,
+    tree_index,
 )
 from metarl.fewshot.config import LearnerConfig
 from metarl.fewshot.embedding_learner import EmbeddingLearner
 from metarl.fewshot.episodes import Episode
+from metarl.fewshot.models import per_step_prefixes, recording_statistics
 
 Metric = str  # "mse" or "accuracy"
 
@@ -73,6 +77,7 @@ class GradientLearner:
             adapt_only=(head_prefix(model),) if algorithm == "anil" else (),
             rule=config.inner_rule,
             truncation=config.truncation,
+            per_step=per_step_prefixes(model),
         )
         self.model = model
         self.metric = metric
@@ -106,6 +111,7 @@ class GradientLearner:
             loss, value = prediction_loss(forward(params, episode.query_x), episode.query_y, metric)
             return loss, {metric: value}
 
+        self.forward = forward
         self.support_loss = support_loss
         self.query_fn = query_fn
 
@@ -123,25 +129,56 @@ class GradientLearner:
             progress = self.iteration / config.multi_step_loss
             weights = multi_step_weights(config.inner_steps, progress)
         summary = self.outer.step(self.support_loss, self.query_fn, episodes, episodes, weights)
+        if config.per_step_norm:
+            self.record_norm_statistics(episodes)
         summary["outer_lr"] = self.outer.optimizer.param_groups[0]["lr"]
         if self.schedule is not None and self.iteration < config.cosine_iterations:
             self.schedule.step()
         self.iteration += 1
         return summary
 
-    def adaptation_curve(self, episodes: Episode, steps: int) -> Tensor:
-        """The query metric of each episode after 0..``steps`` inner steps: ``[tasks, steps+1]``."""
+    def record_norm_statistics(self, episodes: Episode) -> None:
+        """MAML++'s per-step running statistics ("BNRS"): for each task of the meta-batch in
+        turn, fold the batch statistics of its support and query images under the parameters
+        after ``j`` inner updates into running statistics ``j``, for j = 0..K."""
         params = {name: p.detach() for name, p in self.params.items()}
+        steps = self.config.inner_steps
+        with torch.no_grad():
+            for task in range(episodes.support_x.shape[0]):
+                episode = tree_index(episodes, task)
+                task_params = params
+                for step in range(steps + 1):
+                    with recording_statistics(self.model, step):
+                        viewed = self.inner.at_step(task_params, step)
+                        self.forward(viewed, episode.support_x)
+                        self.forward(viewed, episode.query_x)
+                    if step < steps:
+                        task_params = self.inner.step(task_params, self.support_loss, episode, step)
+
+    def adaptation_curve(self, episodes: Episode, steps: int) -> Tensor:
+        """The query metric of each episode after 0..``steps`` inner steps: ``[tasks, steps+1]``.
+
+        With ``norm_at_test = "running"`` the per-step batch norms normalise with their running
+        statistics (the model is in eval mode for the call)."""
+        params = {name: p.detach() for name, p in self.params.items()}
+        running = self.config.norm_at_test == "running"
+        if running:
+            params.update(self.model.named_buffers())
 
         def curve(task_params: Params, episode: Episode) -> Tensor:
-            values = [self.query_fn(task_params, episode)[1][self.metric]]
+            values = [self.query_fn(self.inner.at_step(task_params, 0), episode)[1][self.metric]]
             for step in range(steps):
                 task_params = self.inner.step(task_params, self.support_loss, episode, step)
-                values.append(self.query_fn(task_params, episode)[1][self.metric])
+                viewed = self.inner.at_step(task_params, step + 1)
+                values.append(self.query_fn(viewed, episode)[1][self.metric])
             return torch.stack(values)
 
-        with torch.no_grad():
-            return map_tasks(curve, (params, episodes), (False, True), self.vectorize)
+        self.model.train(not running)
+        try:
+            with torch.no_grad():
+                return map_tasks(curve, (params, episodes), (False, True), self.vectorize)
+        finally:
+            self.model.train()
 
     def state_dict(self) -> dict[str, Any]:
         state = {"model": self.model.state_dict(), "outer": self.outer.state_dict()}
