@@ -147,8 +147,8 @@ def test_vmapped_and_sequential_meta_gradients_agree():
 def test_running_statistics_of_step_j_follow_the_inputs_seen_after_j_updates():
     run = learner()
     norm = run.model.features[0][1]
-    batch = episodes(n_tasks=1)
-    run.record_norm_statistics(batch)
+    batch = episodes(n_tasks=2)
+    run.record_norm_statistics(batch)  # the first task's images
     episode = tree_index(batch, 0)
     params = {name: p.detach() for name, p in run.params.items()}
     for step in range(STEPS + 1):
