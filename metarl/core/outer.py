@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from metarl.core.batching import map_tasks
-from metarl.core.inner_loop import InnerLoop, TaskLoss
+from metarl.core.inner_loop import InnerLoop, PerStep, TaskLoss
 from metarl.core.params import Params
 from metarl.errors import ConfigError
 
@@ -60,7 +60,8 @@ def meta_objective(
             raise ValueError(f"need {steps} step weights, got {step_weights.shape}")
         total, adapted = 0.0, shared
         for k in range(steps):
-            adapted = inner.step(adapted, support_loss, task_support, k)
+            data = task_support[k] if isinstance(task_support, PerStep) else task_support
+            adapted = inner.step(adapted, support_loss, data, k)
             loss, metrics = query_fn(inner.at_step(adapted, k + 1), task_query)
             total = total + step_weights[k] * loss
         return total, metrics
@@ -115,7 +116,7 @@ class MetaOptimizer:
             raise ConfigError(f"{algorithm} needs a first-order inner loop (first_order = true)")
         if algorithm == "reptile" and inner.config.step_size != "fixed":
             raise ConfigError("reptile cannot learn inner step sizes; use step_size = 'fixed'")
-        if algorithm == "reptile" and inner.config.rule != "sgd":
+        if algorithm == "reptile" and inner.config.rule == "learned":
             raise ConfigError("reptile cannot meta-train a learned inner rule; use rule = 'sgd'")
         if optimizer not in ("adam", "sgd"):
             raise ConfigError(f"unknown outer optimizer {optimizer!r}; choose 'adam' or 'sgd'")

@@ -15,7 +15,7 @@ METRIC_LEARNERS: tuple[str, ...] = ("protonet", "siamese")
 """Learners that classify by comparing embeddings, with no inner loop and no N-way head."""
 StepSize = Literal["fixed", "per_parameter", "per_step"]
 NormStats = Literal["batch", "running"]
-InnerRule = Literal["sgd", "learned"]
+InnerRule = Literal["sgd", "learned", "adam"]
 
 
 @dataclass(frozen=True)
@@ -78,8 +78,14 @@ class LearnerConfig:
         inner_steps: inner SGD steps during meta-training.
         inner_step_size: override of the step-size kind; "per_step" gives MAML++'s learned
             per-step, per-layer rates. Default: "per_parameter" for metasgd, else "fixed".
-        inner_rule: "sgd", or "learned" for the coordinate-wise LSTM optimizer of Andrychowicz
-            et al. 2016 (maml/fomaml/anil), meta-trained through the unrolled inner loop.
+        inner_rule: "sgd"; "learned" for the coordinate-wise LSTM optimizer of Andrychowicz
+            et al. 2016 (maml/fomaml/anil), meta-trained through the unrolled inner loop; or
+            "adam", Reptile's inner Adam (Nichol et al. 2018; learning rate ``inner_lr``,
+            betas ``inner_betas``, fresh moments per task; reptile/fomaml).
+        inner_betas: the inner Adam's (β1, β2); (0, 0.999) as in Reptile's code.
+        inner_batch: examples per inner step, drawn from the support set in reshuffled passes
+            as in Reptile's code; 0: the whole support set at every step.
+        eval_inner_batch: the same at evaluation (Reptile's "eval batch"); 0: whole set.
         truncation: with the learned rule, truncate backpropagation every this many inner
             steps (0: through the whole unroll).
         multi_step_loss: MAML++ multi-step loss: the query loss after every inner step, with
@@ -90,6 +96,8 @@ class LearnerConfig:
         cosine_iterations: MAML++ cosine annealing of the outer lr from ``outer_lr`` to
             ``min_outer_lr`` over this many meta-iterations; 0: constant.
         min_outer_lr: the outer lr at the end of cosine annealing.
+        linear_iterations: Reptile's linear annealing of the outer lr (its step size ε) from
+            ``outer_lr`` to 0 over this many meta-iterations; 0: constant.
         per_step_norm: MAML++ per-step batch norm: learned batch-norm weights and biases for
             each inner step and one for after the last ("BNWB"), and running statistics
             collected per step ("BNRS"); Omniglot conv net, MAML outer losses only.
@@ -109,11 +117,15 @@ class LearnerConfig:
     inner_steps: int = 1
     inner_step_size: StepSize | None = None
     inner_rule: InnerRule = "sgd"
+    inner_betas: tuple[float, float] = (0.0, 0.999)
+    inner_batch: int = 0
+    eval_inner_batch: int = 0
     truncation: int = 0
     multi_step_loss: int = 0
     first_order_iterations: int = 0
     cosine_iterations: int = 0
     min_outer_lr: float = 1e-5
+    linear_iterations: int = 0
     per_step_norm: bool = False
     norm_at_test: NormStats = "batch"
     hidden: int | None = None
@@ -139,8 +151,25 @@ class LearnerConfig:
                 f"inner_rule = 'learned' needs maml, fomaml or anil, not {self.algorithm}"
             )
         require_at_least(
-            self, 0, "truncation", "multi_step_loss", "first_order_iterations", "cosine_iterations"
+            self,
+            0,
+            "truncation",
+            "multi_step_loss",
+            "first_order_iterations",
+            "cosine_iterations",
+            "linear_iterations",
+            "inner_batch",
+            "eval_inner_batch",
         )
+        if self.inner_rule == "adam" and self.algorithm not in ("reptile", "fomaml"):
+            raise ConfigError(
+                f"inner_rule = 'adam' needs a first-order learner (reptile, fomaml), "
+                f"not {self.algorithm}"
+            )
+        if len(self.inner_betas) != 2:
+            raise ConfigError(f"inner_betas needs two values, got {list(self.inner_betas)}")
+        if self.cosine_iterations and self.linear_iterations:
+            raise ConfigError("choose cosine_iterations or linear_iterations, not both")
         if self.algorithm in ("reptile", "protonet", "siamese") and (
             self.multi_step_loss or self.first_order_iterations
         ):
