@@ -102,11 +102,11 @@ def main(argv: list[str] | None = None) -> None:
             result["variants"][f"{name}+{','.join(eval_overrides)}"] = accuracy(trainer, args.tasks)
         if not args.json:
             print(name, json.dumps(row))
+        if args.out is not None:  # after every variant, so a run cut short keeps what it did
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
     if args.json:
         print(json.dumps(result, indent=2))
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
