@@ -12,6 +12,7 @@ from metarl.core.inner_loop import (
     InnerLoopConfig,
     PerStep,
     TaskLoss,
+    adam_update,
 )
 from metarl.core.learned_optimizer import CoordinateLSTM, preprocess_gradient
 from metarl.core.outer import (
@@ -45,6 +46,7 @@ __all__ = [
     "PerStep",
     "QueryFn",
     "TaskLoss",
+    "adam_update",
     "make_functional",
     "map_tasks",
     "meta_objective",

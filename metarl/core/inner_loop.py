@@ -4,9 +4,13 @@ Step sizes are fixed (MAML, Finn et al. 2017), learned per parameter entry (Meta
 2017) or learned per step and per tensor (MAML++ "LSLR", Antoniou et al. 2019). Instead of SGD
 the update can be a learned rule, the coordinate-wise LSTM of Andrychowicz et al. 2016
 (:mod:`metarl.core.learned_optimizer`), meta-trained with everything else by backpropagating
-through the unrolled inner loop, optionally truncated every ``truncation`` steps. Its per-task
-state rides in the parameter dict under :data:`~metarl.core.params.STATE_PREFIX` keys, so
-step-by-step callers need no change. With
+through the unrolled inner loop, optionally truncated every ``truncation`` steps; or Adam, as
+in Reptile's inner loop (Nichol et al. 2018, with β1 = 0), started afresh on each task. Their
+per-task state rides in the parameter dict under :data:`~metarl.core.params.STATE_PREFIX` keys,
+so step-by-step callers need no change. Parameters named in ``per_step`` hold one entry per
+inner step along a leading dimension (MAML++'s per-step batch-norm weights, "BNWB"): the model
+sees entry ``j`` while its other parameters have had ``j`` updates (:meth:`InnerLoop.at_step`);
+they are meta-learned, not adapted. With
 ``first_order`` the inner gradients are detached, which drops the second-order term of the
 meta-gradient (first-order MAML). The loop knows nothing about the task: it sees parameters,
 a loss ``task_loss(params, data) -> scalar`` and the data.
@@ -20,6 +24,7 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from torch.utils import _pytree as pytree
 
 from metarl.core.batching import map_tasks
 from metarl.core.learned_optimizer import CoordinateLSTM
@@ -28,15 +33,21 @@ from metarl.errors import ConfigError
 
 StepSizeKind = Literal["fixed", "per_parameter", "per_step"]
 STEP_SIZE_KINDS: tuple[str, ...] = ("fixed", "per_parameter", "per_step")
-UpdateRule = Literal["sgd", "learned"]
-UPDATE_RULES: tuple[str, ...] = ("sgd", "learned")
+UpdateRule = Literal["sgd", "learned", "adam"]
+UPDATE_RULES: tuple[str, ...] = ("sgd", "learned", "adam")
 
 TaskLoss = Callable[[Params, Any], Tensor]
 """``task_loss(params, data)``: a scalar loss of one task, differentiable in ``params``."""
 
 
 class PerStep(tuple):
-    """Inner-loop data with one entry per step (e.g. fresh rollouts of each adapted policy)."""
+    """Inner-loop data with one entry per step (e.g. fresh rollouts of each adapted policy, or
+    Reptile's minibatches); a pytree node, so a meta-batch of it maps over tasks."""
+
+
+pytree.register_pytree_node(
+    PerStep, lambda data: (list(data), None), lambda children, _: PerStep(children)
+)
 
 
 @dataclass(frozen=True)
@@ -51,11 +62,16 @@ class InnerLoopConfig:
         first_order: detach inner gradients (first-order MAML, also used by Reptile).
         adapt_only: name prefixes of the parameters that adapt (e.g. ``("head.",)`` for ANIL);
             empty means all parameters.
-        rule: "sgd", or "learned" for the coordinate-wise LSTM optimizer (Andrychowicz et al.
-            2016), which starts as SGD with step ``lr`` and learns a correction.
+        rule: "sgd"; "learned" for the coordinate-wise LSTM optimizer (Andrychowicz et al.
+            2016), which starts as SGD with step ``lr`` and learns a correction; or "adam",
+            Adam with learning rate ``lr`` and fresh moments for each task.
         lstm_hidden: width of the learned rule's LSTM layers (20 in the paper).
         truncation: with the learned rule, detach the parameters and the LSTM state every
             ``truncation`` steps (truncated backpropagation through the unroll); 0: never.
+        per_step: name prefixes of tensors with a leading step dimension, of which the model
+            sees entry ``min(j, last)`` after ``j`` inner updates; they do not adapt.
+        adam_betas: the inner Adam's (β1, β2); Reptile's code uses β1 = 0.
+        adam_eps: the inner Adam's ε (added to the bias-corrected √v, as ``torch.optim.Adam``).
     """
 
     steps: int = 1
@@ -66,6 +82,9 @@ class InnerLoopConfig:
     rule: UpdateRule = "sgd"
     lstm_hidden: int = 20
     truncation: int = 0
+    per_step: tuple[str, ...] = ()
+    adam_betas: tuple[float, float] = (0.0, 0.999)
+    adam_eps: float = 1e-8
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -78,13 +97,38 @@ class InnerLoopConfig:
             )
         if self.rule not in UPDATE_RULES:
             raise ConfigError(f"unknown inner rule {self.rule!r}; choose one of {UPDATE_RULES}")
-        if self.rule == "learned" and self.step_size != "fixed":
-            raise ConfigError("the learned inner rule has its own step; use step_size = 'fixed'")
+        if self.rule != "sgd" and self.step_size != "fixed":
+            raise ConfigError(f"the {self.rule} inner rule has its own step; use step_size 'fixed'")
+        if not all(0 <= beta < 1 for beta in self.adam_betas) or self.adam_eps <= 0:
+            raise ConfigError(
+                f"need 0 <= adam_betas < 1 and adam_eps > 0, got {self.adam_betas}, {self.adam_eps}"
+            )
         if self.lstm_hidden < 1 or self.truncation < 0:
             raise ConfigError(
                 f"need lstm_hidden >= 1 and truncation >= 0, got {self.lstm_hidden}, "
                 f"{self.truncation}"
             )
+
+
+def adam_update(
+    grad: Tensor,
+    state: Tensor | None,
+    count: int,
+    lr: float,
+    betas: tuple[float, float],
+    eps: float,
+) -> tuple[Tensor, Tensor]:
+    """One Adam step as ``torch.optim.Adam`` takes it: ``(update, next state)``.
+
+    ``state`` stacks the first and second moments ``[2, *grad.shape]`` (``None``: zeros) and
+    ``count`` is the number of this step (1 for the first), for the bias corrections.
+    """
+    beta1, beta2 = betas
+    m, v = (torch.zeros_like(grad), torch.zeros_like(grad)) if state is None else state.unbind(0)
+    m = beta1 * m + (1 - beta1) * grad
+    v = beta2 * v + (1 - beta2) * grad * grad
+    denominator = (v / (1 - beta2**count)).sqrt() + eps
+    return -lr / (1 - beta1**count) * m / denominator, torch.stack([m, v])
 
 
 def _key(name: str) -> str:
@@ -110,7 +154,8 @@ class InnerLoop(nn.Module):
         self.adapted_names = [
             name
             for name in params
-            if not config.adapt_only or name.startswith(tuple(config.adapt_only))
+            if (not config.adapt_only or name.startswith(tuple(config.adapt_only)))
+            and not self.is_per_step(name)
         ]
         if not self.adapted_names:
             raise ConfigError(
@@ -129,6 +174,21 @@ class InnerLoop(nn.Module):
         self.rule = (
             CoordinateLSTM(config.lr, config.lstm_hidden) if config.rule == "learned" else None
         )
+        """The learned update rule, if any (Adam and SGD have no parameters)."""
+
+    def is_per_step(self, name: str) -> bool:
+        """Whether ``name`` holds one entry per inner step (see ``InnerLoopConfig.per_step``)."""
+        return bool(self.config.per_step) and name.startswith(tuple(self.config.per_step))
+
+    def at_step(self, params: Params, step: int) -> Params:
+        """What the model sees after ``step`` inner updates: per-step tensors at entry ``step``
+        (the last entry for steps beyond those trained), everything else unchanged."""
+        if not self.config.per_step:
+            return params
+        return {
+            name: p[min(step, p.shape[0] - 1)] if self.is_per_step(name) else p
+            for name, p in params.items()
+        }
 
     def step_size(self, name: str, step: int) -> Tensor | float:
         """α for parameter ``name`` at inner step ``step`` (per-step sizes reuse the last one
@@ -150,21 +210,26 @@ class InnerLoop(nn.Module):
         weights = model_params(params)
 
         def loss_of_adapted(subset: Params) -> Tensor:
-            return task_loss({**weights, **subset}, data)
+            return task_loss(self.at_step({**weights, **subset}, step), data)
 
         grads = torch.func.grad(loss_of_adapted)(adapted)
         updated = dict(params)
         for name, grad in grads.items():
             if self.first_order:
                 grad = grad.detach()
-            if self.rule is None:
+            if self.config.rule == "sgd":
                 updated[name] = adapted[name] - self.step_size(name, step) * grad
                 continue
             key = STATE_PREFIX + name
             state = params.get(key)
-            if state is None:
-                state = self.rule.initial_state(grad)
-            delta, updated[key] = self.rule(grad, state)
+            if self.rule is not None:
+                state = self.rule.initial_state(grad) if state is None else state
+                delta, updated[key] = self.rule(grad, state)
+            else:
+                config = self.config
+                delta, updated[key] = adam_update(
+                    grad, state, step + 1, config.lr, config.adam_betas, config.adam_eps
+                )
             updated[name] = adapted[name] + delta
         return updated
 

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from metarl.core.batching import map_tasks
-from metarl.core.inner_loop import InnerLoop, TaskLoss
+from metarl.core.inner_loop import InnerLoop, PerStep, TaskLoss
 from metarl.core.params import Params
 from metarl.errors import ConfigError
 
@@ -46,19 +46,23 @@ def meta_objective(
     The losses stay differentiable in ``params`` (and in learned inner step sizes), through the
     inner loop unless it is first-order. With ``step_weights`` (one per inner step) the loss is
     MAML++'s multi-step loss ``Σ_k w_k L_query(θ_k)`` over the parameters after each step k =
-    1..K; metrics are always those after the last step. Returns ``(losses [n_tasks], metrics
-    {name: [n_tasks]})``.
+    1..K; metrics are always those after the last step. The query sees per-step tensors at the
+    entry of the number of updates made (:meth:`InnerLoop.at_step`). Returns
+    ``(losses [n_tasks], metrics {name: [n_tasks]})``.
     """
 
     def one_task(shared: Params, task_support: Any, task_query: Any) -> Any:
+        steps = inner.config.steps
         if step_weights is None:
-            return query_fn(inner.adapt(shared, support_loss, task_support), task_query)
-        if step_weights.shape != (inner.config.steps,):
-            raise ValueError(f"need {inner.config.steps} step weights, got {step_weights.shape}")
+            adapted = inner.adapt(shared, support_loss, task_support)
+            return query_fn(inner.at_step(adapted, steps), task_query)
+        if step_weights.shape != (steps,):
+            raise ValueError(f"need {steps} step weights, got {step_weights.shape}")
         total, adapted = 0.0, shared
-        for k in range(inner.config.steps):
-            adapted = inner.step(adapted, support_loss, task_support, k)
-            loss, metrics = query_fn(adapted, task_query)
+        for k in range(steps):
+            data = task_support[k] if isinstance(task_support, PerStep) else task_support
+            adapted = inner.step(adapted, support_loss, data, k)
+            loss, metrics = query_fn(inner.at_step(adapted, k + 1), task_query)
             total = total + step_weights[k] * loss
         return total, metrics
 
@@ -112,7 +116,7 @@ class MetaOptimizer:
             raise ConfigError(f"{algorithm} needs a first-order inner loop (first_order = true)")
         if algorithm == "reptile" and inner.config.step_size != "fixed":
             raise ConfigError("reptile cannot learn inner step sizes; use step_size = 'fixed'")
-        if algorithm == "reptile" and inner.config.rule != "sgd":
+        if algorithm == "reptile" and inner.config.rule == "learned":
             raise ConfigError("reptile cannot meta-train a learned inner rule; use rule = 'sgd'")
         if optimizer not in ("adam", "sgd"):
             raise ConfigError(f"unknown outer optimizer {optimizer!r}; choose 'adam' or 'sgd'")
@@ -143,7 +147,10 @@ class MetaOptimizer:
                     self.params, support_loss, support, vectorize=self.vectorize
                 )
                 losses, metrics = map_tasks(
-                    query_fn, (adapted, query), (True, True), self.vectorize
+                    lambda p, q: query_fn(self.inner.at_step(p, self.inner.config.steps), q),
+                    (adapted, query),
+                    (True, True),
+                    self.vectorize,
                 )
                 for name, delta in reptile_direction(self.params, adapted).items():
                     self.params[name].grad = -delta

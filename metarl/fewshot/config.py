@@ -14,7 +14,8 @@ Algorithm = Literal["maml", "fomaml", "reptile", "anil", "metasgd", "protonet", 
 METRIC_LEARNERS: tuple[str, ...] = ("protonet", "siamese")
 """Learners that classify by comparing embeddings, with no inner loop and no N-way head."""
 StepSize = Literal["fixed", "per_parameter", "per_step"]
-InnerRule = Literal["sgd", "learned"]
+NormStats = Literal["batch", "running"]
+InnerRule = Literal["sgd", "learned", "adam"]
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,14 @@ class LearnerConfig:
         inner_steps: inner SGD steps during meta-training.
         inner_step_size: override of the step-size kind; "per_step" gives MAML++'s learned
             per-step, per-layer rates. Default: "per_parameter" for metasgd, else "fixed".
-        inner_rule: "sgd", or "learned" for the coordinate-wise LSTM optimizer of Andrychowicz
-            et al. 2016 (maml/fomaml/anil), meta-trained through the unrolled inner loop.
+        inner_rule: "sgd"; "learned" for the coordinate-wise LSTM optimizer of Andrychowicz
+            et al. 2016 (maml/fomaml/anil), meta-trained through the unrolled inner loop; or
+            "adam", Reptile's inner Adam (Nichol et al. 2018; learning rate ``inner_lr``,
+            betas ``inner_betas``, fresh moments per task; reptile/fomaml).
+        inner_betas: the inner Adam's (β1, β2); (0, 0.999) as in Reptile's code.
+        inner_batch: examples per inner step, drawn from the support set in reshuffled passes
+            as in Reptile's code; 0: the whole support set at every step.
+        eval_inner_batch: the same at evaluation (Reptile's "eval batch"); 0: whole set.
         truncation: with the learned rule, truncate backpropagation every this many inner
             steps (0: through the whole unroll).
         multi_step_loss: MAML++ multi-step loss: the query loss after every inner step, with
@@ -90,6 +97,14 @@ class LearnerConfig:
         cosine_iterations: MAML++ cosine annealing of the outer lr from ``outer_lr`` to
             ``min_outer_lr`` over this many meta-iterations; 0: constant.
         min_outer_lr: the outer lr at the end of cosine annealing.
+        linear_iterations: Reptile's linear annealing of the outer lr (its step size ε) from
+            ``outer_lr`` to 0 over this many meta-iterations; 0: constant.
+        per_step_norm: MAML++ per-step batch norm: learned batch-norm weights and biases for
+            each inner step and one for after the last ("BNWB"), and running statistics
+            collected per step ("BNRS"); Omniglot conv net, MAML outer losses only.
+        norm_at_test: with ``per_step_norm``, what evaluation normalises with: "batch" (each
+            batch's statistics, as in training and in MAML) or "running" (the per-step
+            running statistics collected in training).
         hidden: hidden width (sinusoid MLP) or filters (Omniglot conv net).
         strided: Omniglot conv net with MAML's stride-2 convolutions instead of max-pools.
         vectorize: vmap the meta-batch over tasks (else loop over tasks; same results).
@@ -103,11 +118,17 @@ class LearnerConfig:
     inner_steps: int = 1
     inner_step_size: StepSize | None = None
     inner_rule: InnerRule = "sgd"
+    inner_betas: tuple[float, float] = (0.0, 0.999)
+    inner_batch: int = 0
+    eval_inner_batch: int = 0
     truncation: int = 0
     multi_step_loss: int = 0
     first_order_iterations: int = 0
     cosine_iterations: int = 0
     min_outer_lr: float = 1e-5
+    linear_iterations: int = 0
+    per_step_norm: bool = False
+    norm_at_test: NormStats = "batch"
     hidden: int | None = None
     strided: bool = False
     vectorize: bool = True
@@ -131,12 +152,39 @@ class LearnerConfig:
                 f"inner_rule = 'learned' needs maml, fomaml or anil, not {self.algorithm}"
             )
         require_at_least(
-            self, 0, "truncation", "multi_step_loss", "first_order_iterations", "cosine_iterations"
+            self,
+            0,
+            "truncation",
+            "multi_step_loss",
+            "first_order_iterations",
+            "cosine_iterations",
+            "linear_iterations",
+            "inner_batch",
+            "eval_inner_batch",
         )
+        if self.inner_rule == "adam" and self.algorithm not in ("reptile", "fomaml"):
+            raise ConfigError(
+                f"inner_rule = 'adam' needs a first-order learner (reptile, fomaml), "
+                f"not {self.algorithm}"
+            )
+        if len(self.inner_betas) != 2:
+            raise ConfigError(f"inner_betas needs two values, got {list(self.inner_betas)}")
+        if self.cosine_iterations and self.linear_iterations:
+            raise ConfigError("choose cosine_iterations or linear_iterations, not both")
         if self.algorithm in ("reptile", "protonet", "siamese") and (
             self.multi_step_loss or self.first_order_iterations
         ):
             raise ConfigError(f"{self.algorithm} has no MAML outer loss to anneal")
+        if self.per_step_norm and self.algorithm in ("reptile", "protonet", "siamese"):
+            raise ConfigError(
+                f"per_step_norm is learned through a MAML outer loss; {self.algorithm} has none"
+            )
+        if self.norm_at_test not in ("batch", "running"):
+            raise ConfigError(
+                f"norm_at_test must be 'batch' or 'running', got {self.norm_at_test!r}"
+            )
+        if self.norm_at_test == "running" and not self.per_step_norm:
+            raise ConfigError("norm_at_test = 'running' needs per_step_norm = true")
 
 
 @dataclass(frozen=True)
@@ -171,6 +219,8 @@ class FewShotExperiment:
     def __post_init__(self) -> None:
         if self.data.dataset == "omniglot" and self.data.data_dir is None:
             raise ConfigError("omniglot needs a data directory: pass --data-dir PATH/omniglot-py")
+        if self.learner.per_step_norm and self.data.dataset != "omniglot":
+            raise ConfigError("per_step_norm needs the Omniglot conv net (dataset = 'omniglot')")
         gradient_based = self.learner.algorithm not in METRIC_LEARNERS
         if self.data.dataset == "sinusoid" and not gradient_based:
             raise ConfigError(f"{self.learner.algorithm} classifies; it needs dataset = 'omniglot'")

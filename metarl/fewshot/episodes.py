@@ -54,3 +54,33 @@ def require_positive(**counts: int) -> None:
     for name, value in counts.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {name}={value!r}")
+
+
+def minibatch_indices(
+    n_examples: int, steps: int, batch: int, generator: torch.Generator
+) -> Tensor:
+    """``[steps, batch]`` indices into ``n_examples`` examples: consecutive minibatches of
+    reshuffled passes over them (a batch may straddle two passes), as Reptile's code draws
+    its inner minibatches."""
+    passes = -(-steps * batch // n_examples)
+    order = torch.cat([torch.randperm(n_examples, generator=generator) for _ in range(passes)])
+    return order[: steps * batch].reshape(steps, batch)
+
+
+def support_minibatches(episodes: Episode, indices: Tensor) -> list[Episode]:
+    """One episode per inner step whose support set is that step's minibatch.
+
+    ``episodes`` has a leading task dimension; ``indices`` is ``[tasks, steps, batch]`` (or
+    ``[steps, batch]``, the same for every task). The query sets are kept as they are.
+    """
+    tasks = episodes.support_x.shape[0]
+    indices = indices.expand(tasks, *indices.shape[-2:])
+    rows = torch.arange(tasks)[:, None]
+    return [
+        dataclasses.replace(
+            episodes,
+            support_x=episodes.support_x[rows, step],
+            support_y=episodes.support_y[rows, step],
+        )
+        for step in indices.unbind(1)
+    ]

@@ -63,7 +63,13 @@ def build_model(config: FewShotExperiment) -> torch.nn.Module:
     hidden = config.learner.hidden
     if config.data.dataset == "sinusoid":
         return SinusoidMLP(hidden=hidden or 40)
-    return ConvNet(ways=config.data.ways, hidden=hidden or 64, strided=config.learner.strided)
+    learner = config.learner
+    return ConvNet(
+        ways=config.data.ways,
+        hidden=hidden or 64,
+        strided=learner.strided,
+        norm_steps=learner.inner_steps + 1 if learner.per_step_norm else 0,
+    )
 
 
 class FewShotTrainer:

@@ -8,13 +8,18 @@ learner    inner loop                                                        out
 =========  ================================================================  ===================
 maml       fixed α, second order (Finn et al. 2017)                          MAML
 fomaml     fixed α, first order (Finn et al. 2017, §5.2)                     first-order MAML
-reptile    fixed α, first order (Nichol et al. 2018)                         θ += ε·mean(φ − θ)
+reptile    fixed α or Adam, first order (Nichol et al. 2018)                 θ += ε·mean(φ − θ)
 anil       only the head adapts (Raghu et al. 2020)                          MAML
 metasgd    learned α per parameter entry (Li et al. 2017)                    MAML
 =========  ================================================================  ===================
 
 Any of maml, fomaml and anil can swap SGD for the core's learned LSTM rule
 (``inner_rule = "learned"``, Andrychowicz et al. 2016), meta-trained by the same outer update.
+Reptile as in its paper's code takes minibatches of the support set at each inner step
+(``inner_batch``), Adam as the inner rule and a linearly annealed outer step
+(``linear_iterations``). MAML++ (Antoniou et al. 2019) is maml with per-step rates, the
+multi-step loss, derivative-order and cosine annealing and per-step batch norm, each a switch
+of :class:`LearnerConfig`.
 """
 
 from __future__ import annotations
@@ -31,14 +36,17 @@ from metarl.core import (
     InnerLoopConfig,
     MetaOptimizer,
     Params,
+    PerStep,
     make_functional,
     map_tasks,
     module_params,
     multi_step_weights,
+    tree_index,
 )
 from metarl.fewshot.config import LearnerConfig
 from metarl.fewshot.embedding_learner import EmbeddingLearner
-from metarl.fewshot.episodes import Episode
+from metarl.fewshot.episodes import Episode, minibatch_indices, support_minibatches
+from metarl.fewshot.models import per_step_prefixes, recording_statistics
 
 Metric = str  # "mse" or "accuracy"
 
@@ -73,6 +81,8 @@ class GradientLearner:
             adapt_only=(head_prefix(model),) if algorithm == "anil" else (),
             rule=config.inner_rule,
             truncation=config.truncation,
+            per_step=per_step_prefixes(model),
+            adam_betas=config.inner_betas,
         )
         self.model = model
         self.metric = metric
@@ -90,13 +100,11 @@ class GradientLearner:
         self.vectorize = config.vectorize
         self.config = config
         self.iteration = 0
-        self.schedule = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(
-                self.outer.optimizer, config.cosine_iterations, config.min_outer_lr
-            )
-            if config.cosine_iterations
-            else None
-        )
+        self.schedule = outer_lr_schedule(self.outer.optimizer, config)
+        self.shuffle = torch.Generator()
+        """Draws the inner minibatches of meta-training (checkpointed)."""
+        if config.inner_batch:
+            self.shuffle.manual_seed(int(torch.randint(2**62, ())))
         forward = make_functional(model)
 
         def support_loss(params: Params, episode: Episode) -> Tensor:
@@ -106,6 +114,7 @@ class GradientLearner:
             loss, value = prediction_loss(forward(params, episode.query_x), episode.query_y, metric)
             return loss, {metric: value}
 
+        self.forward = forward
         self.support_loss = support_loss
         self.query_fn = query_fn
 
@@ -122,30 +131,88 @@ class GradientLearner:
         if config.multi_step_loss and config.inner_steps > 1:
             progress = self.iteration / config.multi_step_loss
             weights = multi_step_weights(config.inner_steps, progress)
-        summary = self.outer.step(self.support_loss, self.query_fn, episodes, episodes, weights)
+        support: Episode | PerStep = episodes
+        if config.inner_batch:
+            n_tasks, n_examples = episodes.support_y.shape[:2]
+            indices = torch.stack(
+                [
+                    minibatch_indices(
+                        n_examples, config.inner_steps, config.inner_batch, self.shuffle
+                    )
+                    for _ in range(n_tasks)
+                ]
+            )
+            support = PerStep(support_minibatches(episodes, indices))
+        summary = self.outer.step(self.support_loss, self.query_fn, support, episodes, weights)
+        if config.per_step_norm:
+            self.record_norm_statistics(episodes)
         summary["outer_lr"] = self.outer.optimizer.param_groups[0]["lr"]
-        if self.schedule is not None and self.iteration < config.cosine_iterations:
+        annealed = config.cosine_iterations or config.linear_iterations
+        if self.schedule is not None and self.iteration < annealed:
             self.schedule.step()
         self.iteration += 1
         return summary
 
-    def adaptation_curve(self, episodes: Episode, steps: int) -> Tensor:
-        """The query metric of each episode after 0..``steps`` inner steps: ``[tasks, steps+1]``."""
-        params = {name: p.detach() for name, p in self.params.items()}
+    def record_norm_statistics(self, episodes: Episode) -> None:
+        """MAML++'s per-step running statistics ("BNRS"): fold the batch statistics of the
+        support and query images of the meta-batch's first task, under the parameters after
+        ``j`` inner updates, into running statistics ``j``, for j = 0..K.
 
-        def curve(task_params: Params, episode: Episode) -> Tensor:
-            values = [self.query_fn(task_params, episode)[1][self.metric]]
+        One task per meta-iteration (the authors' code folds in every forward pass of every
+        task) keeps this extra adaptation cheap; with momentum 0.1 the statistics still average
+        over the last few dozen tasks."""
+        task_params = {name: p.detach() for name, p in self.params.items()}
+        episode = tree_index(episodes, 0)
+        steps = self.config.inner_steps
+        with torch.no_grad():
+            for step in range(steps + 1):
+                with recording_statistics(self.model, step):
+                    viewed = self.inner.at_step(task_params, step)
+                    self.forward(viewed, episode.support_x)
+                    self.forward(viewed, episode.query_x)
+                if step < steps:
+                    task_params = self.inner.step(task_params, self.support_loss, episode, step)
+
+    def adaptation_curve(self, episodes: Episode, steps: int) -> Tensor:
+        """The query metric of each episode after 0..``steps`` inner steps: ``[tasks, steps+1]``.
+
+        With ``norm_at_test = "running"`` the per-step batch norms normalise with their running
+        statistics (the model is in eval mode for the call). With ``eval_inner_batch`` every
+        episode takes the same sequence of minibatch positions (from seed 0), so its result does
+        not depend on the episodes it is evaluated with."""
+        params = {name: p.detach() for name, p in self.params.items()}
+        running = self.config.norm_at_test == "running"
+        if running:
+            params.update(self.model.named_buffers())
+        per_step = [episodes] * steps
+        batch = self.config.eval_inner_batch
+        if batch and steps:
+            n_examples = episodes.support_y.shape[1]
+            indices = minibatch_indices(n_examples, steps, batch, torch.Generator().manual_seed(0))
+            per_step = support_minibatches(episodes, indices)
+
+        def curve(task_params: Params, episode: Episode, step_data: list[Episode]) -> Tensor:
+            values = [self.query_fn(self.inner.at_step(task_params, 0), episode)[1][self.metric]]
             for step in range(steps):
-                task_params = self.inner.step(task_params, self.support_loss, episode, step)
-                values.append(self.query_fn(task_params, episode)[1][self.metric])
+                task_params = self.inner.step(task_params, self.support_loss, step_data[step], step)
+                viewed = self.inner.at_step(task_params, step + 1)
+                values.append(self.query_fn(viewed, episode)[1][self.metric])
             return torch.stack(values)
 
-        with torch.no_grad():
-            return map_tasks(curve, (params, episodes), (False, True), self.vectorize)
+        self.model.train(not running)
+        try:
+            with torch.no_grad():
+                return map_tasks(
+                    curve, (params, episodes, per_step), (False, True, True), self.vectorize
+                )
+        finally:
+            self.model.train()
 
     def state_dict(self) -> dict[str, Any]:
         state = {"model": self.model.state_dict(), "outer": self.outer.state_dict()}
         state["iteration"] = self.iteration
+        if self.config.inner_batch:
+            state["shuffle"] = self.shuffle.get_state()
         if self.schedule is not None:
             state["schedule"] = self.schedule.state_dict()
         return state
@@ -154,8 +221,25 @@ class GradientLearner:
         self.model.load_state_dict(state["model"])
         self.outer.load_state_dict(state["outer"])
         self.iteration = state.get("iteration", 0)
+        if self.config.inner_batch:
+            self.shuffle.set_state(state["shuffle"])
         if self.schedule is not None:
             self.schedule.load_state_dict(state["schedule"])
+
+
+def outer_lr_schedule(
+    optimizer: torch.optim.Optimizer, config: LearnerConfig
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """MAML++'s cosine annealing or Reptile's linear annealing to 0 of the outer lr, if set."""
+    if config.cosine_iterations:
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, config.cosine_iterations, config.min_outer_lr
+        )
+    if config.linear_iterations:
+        return torch.optim.lr_scheduler.LinearLR(
+            optimizer, start_factor=1.0, end_factor=0.0, total_iters=config.linear_iterations
+        )
+    return None
 
 
 def prototype_logits(embed: Callable[[Tensor], Tensor], episode: Episode, ways: int) -> Tensor:

@@ -1,13 +1,16 @@
 """Few-shot models of MAML (Finn et al. 2017) and Prototypical Networks (Snell et al. 2017).
 
-Both hold only parameters, no buffers, so they run under ``torch.func.functional_call`` and
-``torch.func.vmap`` over a leading task dimension.
+Both hold only parameters, no buffers (but for MAML++'s per-step running statistics), so they run
+under ``torch.func.functional_call`` and ``torch.func.vmap`` over a leading task dimension.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import pairwise
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -45,7 +48,8 @@ class ConvNet(nn.Module):
 
     With ``strided=True`` it is MAML's Omniglot variant instead (Finn et al. 2017, §5.2 and
     their code): 3×3 convolutions of stride 2 in place of the max-pools, 28 → 14 → 7 → 4 → 2,
-    and the features averaged over the remaining 2×2 positions.
+    and the features averaged over the remaining 2×2 positions. With ``norm_steps > 0`` the batch
+    norms are MAML++'s per-step ones (:class:`PerStepBatchNorm2d`).
 
     Args:
         ways: Number of classes the head outputs.
@@ -53,6 +57,7 @@ class ConvNet(nn.Module):
         hidden: Filters per conv layer, and so the embedding size.
         blocks: Number of conv blocks; the input must shrink to 1×1 after ``blocks`` 2×2 pools.
         strided: MAML's strided convolutions and spatial mean instead of max-pools.
+        norm_steps: entries of per-step batch norm (inner steps + 1); 0: plain batch norm.
     """
 
     def __init__(
@@ -62,11 +67,12 @@ class ConvNet(nn.Module):
         hidden: int = 64,
         blocks: int = 4,
         strided: bool = False,
+        norm_steps: int = 0,
     ) -> None:
         super().__init__()
         require_positive(ways=ways, in_channels=in_channels, hidden=hidden, blocks=blocks)
         channels = [in_channels] + [hidden] * blocks
-        blocks_ = [conv_block(a, b, strided) for a, b in pairwise(channels)]
+        blocks_ = [conv_block(a, b, strided, norm_steps) for a, b in pairwise(channels)]
         pool = SpatialMean() if strided else nn.Flatten()
         self.features = nn.Sequential(*blocks_, pool)
         self.head = nn.Linear(hidden, ways)
@@ -96,6 +102,70 @@ class BatchStatNorm2d(nn.BatchNorm2d):
         return normed * self.weight[:, None, None] + self.bias[:, None, None]
 
 
+class PerStepBatchNorm2d(nn.Module):
+    """MAML++'s per-step batch norm (Antoniou et al. 2019, §4 "BNWB" and "BNRS").
+
+    One affine weight and bias per channel *and per inner step* (``[steps, channels]``), and one
+    set of running statistics per step. The model is called with the parameters of step ``j``
+    sliced out (:meth:`metarl.core.InnerLoop.at_step`), so the forward sees ``[channels]``
+    tensors. In training mode it normalises with the batch's statistics (as MAML does) and, while
+    :func:`recording_statistics` names a step, folds them into that step's running statistics
+    (momentum 0.1, unbiased variance, as ``nn.BatchNorm2d``); in eval mode it normalises with the
+    running statistics it is given (sliced like the weights). The affine transform is applied
+    apart from the normalisation for the reason given in :class:`BatchStatNorm2d`.
+    """
+
+    def __init__(self, channels: int, steps: int, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(steps, channels))
+        self.bias = nn.Parameter(torch.zeros(steps, channels))
+        self.register_buffer("running_mean", torch.zeros(steps, channels))
+        self.register_buffer("running_var", torch.ones(steps, channels))
+        self.momentum = momentum
+        self.eps = eps
+        self.record_step: int | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.weight.dim() != 1:
+            raise RuntimeError("per-step batch norm needs one step's weights (InnerLoop.at_step)")
+        if self.training:
+            if self.record_step is not None:
+                self._record(x, self.record_step)
+            normed = F.batch_norm(x, None, None, training=True, eps=self.eps)
+        else:
+            normed = F.batch_norm(
+                x, self.running_mean, self.running_var, training=False, eps=self.eps
+            )
+        return normed * self.weight[:, None, None] + self.bias[:, None, None]
+
+    @torch.no_grad()
+    def _record(self, x: Tensor, step: int) -> None:
+        dims = (0, 2, 3)
+        self.running_mean[step].lerp_(x.mean(dims), self.momentum)
+        self.running_var[step].lerp_(x.var(dims, correction=1), self.momentum)
+
+
+@contextmanager
+def recording_statistics(model: nn.Module, step: int) -> Iterator[None]:
+    """Within the block, training-mode forwards of ``model`` (outside ``torch.func``
+    transforms) update the running statistics of step ``step`` of its per-step batch norms."""
+    norms = [m for m in model.modules() if isinstance(m, PerStepBatchNorm2d)]
+    for norm in norms:
+        norm.record_step = step
+    try:
+        yield
+    finally:
+        for norm in norms:
+            norm.record_step = None
+
+
+def per_step_prefixes(model: nn.Module) -> tuple[str, ...]:
+    """Name prefixes of the model's per-step batch norms (for ``InnerLoopConfig.per_step``)."""
+    return tuple(
+        name + "." for name, m in model.named_modules() if isinstance(m, PerStepBatchNorm2d)
+    )
+
+
 class SpatialMean(nn.Module):
     """``[n, c, h, w] → [n, c]``: the mean over positions (MAML's strided net)."""
 
@@ -103,18 +173,19 @@ class SpatialMean(nn.Module):
         return x.mean(dim=(-2, -1))
 
 
-def conv_block(in_channels: int, out_channels: int, strided: bool = False) -> nn.Sequential:
-    """Conv 3×3 (padding 1), batch norm on batch statistics, ReLU, 2×2 max-pool; or, strided,
-    a stride-2 conv 3×3 (padding 1), batch norm and ReLU."""
-    if strided:
-        return nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=2, padding=1),
-            BatchStatNorm2d(out_channels),
-            nn.ReLU(),
-        )
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1),
-        BatchStatNorm2d(out_channels),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
+def conv_block(
+    in_channels: int, out_channels: int, strided: bool = False, norm_steps: int = 0
+) -> nn.Sequential:
+    """Conv 3×3 (padding 1), batch norm on batch statistics (per step with ``norm_steps``),
+    ReLU, 2×2 max-pool; or, strided, a stride-2 conv 3×3 (padding 1), batch norm and ReLU."""
+    conv = nn.Conv2d(
+        in_channels, out_channels, kernel_size=3, stride=2 if strided else 1, padding=1
     )
+    norm = (
+        PerStepBatchNorm2d(out_channels, norm_steps)
+        if norm_steps
+        else BatchStatNorm2d(out_channels)
+    )
+    if strided:
+        return nn.Sequential(conv, norm, nn.ReLU())
+    return nn.Sequential(conv, norm, nn.ReLU(), nn.MaxPool2d(2))

@@ -204,7 +204,7 @@ def test_meta_training_the_rule_lowers_the_post_adaptation_loss():
 
 def test_bad_learned_rule_configs_are_refused():
     with pytest.raises(ConfigError, match="unknown inner rule"):
-        InnerLoopConfig(rule="adam")
+        InnerLoopConfig(rule="rmsprop")
     with pytest.raises(ConfigError, match="own step"):
         InnerLoopConfig(rule="learned", step_size="per_step")
     params = module_params(tiny_model())
