@@ -134,7 +134,7 @@ def test_paper_configs_carry_the_reference_hyperparameters():
         ) == values
         assert learner.inner_rule == "adam" and learner.inner_betas == (0.0, 0.999)
         assert learner.linear_iterations == config.run.iterations == 100_000
-        assert (data.protocol, data.augment_rotations) == ("vinyals", True)
+        assert (data.protocol, data.augment_rotations) == ("random", True)
 
 
 @pytest.mark.parametrize(
