@@ -7,9 +7,9 @@ script (its MAML entry) or a MAML ``evaluation.json`` (whose training budget is 
 here); the tasks are still checked to be the same. Usage::
 
     python experiments/benchmarks/rl2_vs_maml.py runs/nav_rl2 runs/nav_maml \
-        --out experiments/benchmarks/results/rl2_navigation2d.json
+        --out experiments/benchmarks/results/rl2_navigation2d_1m.json
     python experiments/benchmarks/rl2_vs_maml.py runs/nav_rl2 \
-        --maml-result experiments/benchmarks/results/rl2_navigation2d.json --out NEW.json
+        --maml-result experiments/benchmarks/results/navigation2d_maml.json --out NEW.json
 """
 
 from __future__ import annotations
