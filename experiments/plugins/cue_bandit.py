@@ -6,9 +6,9 @@ The observation is 1 on the paying step and 0 after it. Within an episode the po
 learns nothing it can still use: a policy without memory earns 0 on average over the payoffs in
 every episode, while a recurrent policy that carries the first episode's (action, reward), hence
 the sign of ``p``, across the reset and the zero-reward steps after it earns ``|p|`` (0.5 on
-average) from the second episode on. It is the "remember the previous episode's
-reward" bandit of Duan et al. 2016 (§3.1, with 2 arms and one pull per episode), padded with
-distractor steps so that the memory must survive them, the done flag and the reset.
+average) from the second episode on. It is a two-armed version of the bandits of Duan et al.
+2016 (§3.1), where each pull is an episode of the trial, padded with distractor steps so that
+the memory must survive them, the done flag and the reset.
 
 Use it with ``[env] plugins = ["cue_bandit.py"]`` (``cue_bandit_rl2.toml`` here;
 ``experiments/benchmarks/rl2_memory.py`` trains and evaluates it).
