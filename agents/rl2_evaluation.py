@@ -4,7 +4,8 @@ The run's policy and the untrained recurrent policy it started from (``random_in
 on the same tasks with the same env seeds and action noise. Episode ``j`` comes after ``j − 1``
 episodes of experience of the task, so the curve's x-axis is "episodes of experience"; a MAML
 curve's is "inner steps", each worth ``rollouts_per_step`` episodes (``experience_rollouts``
-puts both on one axis for ``metarl plot``).
+puts both on one axis for ``metarl plot``). ``gain_over_episode1`` is the paired comparison:
+mean and 95% CI over tasks of each task's episode-``j`` return minus its episode-1 return.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from metarl.envs import Task
 from metarl.experiment import EvaluateOptions
 from metarl.plotting import plot_adaptation_curves
 from metarl.runs import RunDir
-from metarl.stats import summarize_curve
+from metarl.stats import mean_ci95, summarize_curve
 
 X_AXIS = "episodes of experience"
 
@@ -47,6 +48,8 @@ def evaluate_rl2(
     def curve(policy: RecurrentGaussianPolicy) -> dict[str, Any]:
         per_task = episode_curves(config, policy, tasks, extra + 1, trials, config.eval.seed)
         experience = list(range(extra + 1))
+        returns = per_task.returns
+        gains = [mean_ci95(returns[:, j] - returns[:, 0]) for j in experience]
         return {
             "x_axis": X_AXIS,
             "adaptation_steps": experience,
@@ -54,6 +57,7 @@ def evaluate_rl2(
             "episodes": [k + 1 for k in experience],
             **summarize_curve(per_task.returns),
             **success_curve(per_task.success),
+            "gain_over_episode1": {"mean": [m for m, _ in gains], "ci95": [c for _, c in gains]},
         }
 
     result: dict[str, Any] = {

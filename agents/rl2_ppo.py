@@ -21,7 +21,8 @@ from metarl.errors import ConfigError
 
 @dataclass(frozen=True)
 class RL2Settings:
-    """RL² with PPO (defaults: garage's ``rl2_ppo_halfcheetah`` example and SB3's PPO).
+    """RL² with PPO (defaults: garage's ``rl2_ppo_halfcheetah`` example, which uses K = 4, and
+    SB3's PPO).
 
     Attributes:
         episodes_per_trial: K, episodes of one task the hidden state persists over.

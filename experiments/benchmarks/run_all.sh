@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${BIN:-.venv/bin}"
 DATA_DIR="${DATA_DIR:-../shared/datasets/omniglot-py}"
-SECTIONS="${SECTIONS:-speed sinusoid omniglot navigation halfcheetah cheetah}"  # + metaworld
+SECTIONS="${SECTIONS:-speed sinusoid omniglot navigation halfcheetah cheetah rl2}"  # + metaworld
 RESULTS=experiments/benchmarks/results
 RUNS=runs/bench
 mkdir -p "$RESULTS" "$RUNS"
@@ -120,4 +120,23 @@ if want metaworld; then
     "$MW/metarl" evaluate "$run" --tasks 20 --rollouts 5 --steps 1
     cp "$run/evaluation.json" "$RESULTS/metaworld_ml10_maml.json"
     cp "$run/metrics.jsonl" "$RESULTS/metaworld_ml10_maml_metrics.jsonl"
+fi
+
+if want rl2; then
+    # docs/bench_rl2.md: the CueBandit memory diagnostic (3 seeds, about 30 s each), then RL² on
+    # Navigation2D: 30 iterations (MAML's 1.2 M-step budget), copied, then continued for 50
+    # minutes in all; both evaluated on the 40 held-out goals of the MAML numbers.
+    export OMP_NUM_THREADS=1
+    "$BIN/python" experiments/benchmarks/rl2_memory.py --out "$RESULTS/rl2_memory.json"
+    run="$RUNS/navigation2d_rl2"
+    "$BIN/metarl" train experiments/navigation2d_rl2.toml --iterations 30 --run-dir "$run" \
+        --set env.threads=1 --set run.checkpoint_every=5
+    cp -r "$run" "${run}_it30"
+    timeout -s INT 2900 "$BIN/metarl" train --resume "$run" --iterations 2000 || true
+    "$BIN/metarl" evaluate "${run}_it30"
+    "$BIN/metarl" evaluate "$run"
+    "$BIN/python" experiments/benchmarks/rl2_vs_maml.py "${run}_it30" \
+        --maml-result "$RESULTS/rl2_navigation2d_first_run.json" --out "$RESULTS/rl2_navigation2d_1m.json"
+    "$BIN/python" experiments/benchmarks/rl2_vs_maml.py "$run" \
+        --maml-result "$RESULTS/navigation2d_maml.json" --out "$RESULTS/rl2_navigation2d_final.json"
 fi

@@ -13,6 +13,7 @@ CONFIG = REPO / "experiments" / "navigation2d_rl2.toml"
 TINY = [
     "--set", "agent.meta_batch_size=3",
     "--set", "rl2.trials_per_task=2",
+    "--set", "rl2.episodes_per_trial=2",
     "--set", "rl2.minibatch_trials=4",
     "--set", "rl2.epochs=2",
     "--set", "rl2.hidden=8",
@@ -57,6 +58,10 @@ def test_evaluate_reports_each_episode_and_plot_overlays_maml(tmp_path, capsys):
     assert result["algorithm"] == "rl2" and result["x_axis"] == "episodes of experience"
     assert result["episodes"] == [1, 2, 3] and result["experience_rollouts"] == [0, 1, 2]
     assert len(result["mean"]) == len(result["ci95"]) == 3 and result["n_tasks"] == 4
+    gain = result["gain_over_episode1"]  # paired over tasks: mean of differences
+    assert gain["mean"][0] == gain["ci95"][0] == 0
+    for j in (1, 2):
+        assert abs(gain["mean"][j] - (result["mean"][j] - result["mean"][0])) < 1e-9
     assert result["baselines"]["random_init"]["x_axis"] == "episodes of experience"
     maml = tmp_path / "maml"
     maml.mkdir()
