@@ -89,6 +89,10 @@ if want cheetah; then
         --seeds 0 1 2 --runs-dir "$RUNS"
     "$BIN/python" experiments/benchmarks/cheetah_time_to_result.py --label std01 --train \
         --seeds 0 --runs-dir "$RUNS" --set policy.action_scale=1 --set policy.init_std=0.1
+    # The wall-clock figure: seed 0 alone on the otherwise idle machine, both cores (2 MuJoCo and
+    # 2 torch threads, as the reference's 2 sampler workers).
+    OMP_NUM_THREADS=2 "$BIN/python" experiments/benchmarks/cheetah_time_to_result.py \
+        --label scale10_quiet --train --seeds 0 --threads 2 --runs-dir "$RUNS"
 fi
 
 if want metaworld; then
