@@ -9,7 +9,6 @@ from metarl.core import (
     InnerLoopConfig,
     MetaOptimizer,
     PerStep,
-    make_functional,
     meta_objective,
     module_params,
 )
@@ -32,20 +31,6 @@ def make_task_batch(n_tasks: int = 3, n: int = 5, seed: int = 1):
     return (xs, ys), (xq, yq)
 
 
-def losses_for(model: nn.Module):
-    f = make_functional(model)
-
-    def support_loss(params, data):
-        x, y = data
-        return ((f(params, x) - y) ** 2).mean()
-
-    def query_fn(params, data):
-        loss = support_loss(params, data)
-        return loss, {"mse": loss.detach()}
-
-    return support_loss, query_fn
-
-
 def meta_grad(params, inner, support, query, support_loss, query_fn, vectorize=True):
     losses, _ = meta_objective(params, inner, support_loss, query_fn, support, query, vectorize)
     names = list(params)
@@ -58,7 +43,7 @@ def flat(params):
 
 
 @pytest.mark.parametrize("steps", [1, 2])
-def test_maml_meta_gradient_matches_finite_differences(steps):
+def test_maml_meta_gradient_matches_finite_differences(steps, losses_for):
     model = tiny_model()
     params = module_params(model)
     inner = InnerLoop(params, InnerLoopConfig(steps=steps, lr=0.3))
@@ -85,7 +70,7 @@ def test_maml_meta_gradient_matches_finite_differences(steps):
     torch.testing.assert_close(analytic, numeric, rtol=1e-6, atol=1e-8)
 
 
-def test_first_order_drops_exactly_the_second_order_term():
+def test_first_order_drops_exactly_the_second_order_term(losses_for):
     """One step: MAML grad = (I − αH_s(θ)) ∇L_q(φ); FOMAML grad = ∇L_q(φ)."""
     model = tiny_model()
     params = module_params(model)
@@ -119,7 +104,7 @@ def test_first_order_drops_exactly_the_second_order_term():
     assert (g_maml - g_fo).abs().max() > 1e-4  # the second-order term is really there
 
 
-def test_vmapped_and_sequential_meta_batches_agree():
+def test_vmapped_and_sequential_meta_batches_agree(losses_for):
     model = tiny_model()
     params = module_params(model)
     support, query = make_task_batch(n_tasks=4)
@@ -164,7 +149,7 @@ def test_reptile_on_quadratic_matches_closed_form():
     torch.testing.assert_close(theta.detach(), expected)
 
 
-def test_anil_adapts_only_the_head_but_meta_gradient_reaches_the_body():
+def test_anil_adapts_only_the_head_but_meta_gradient_reaches_the_body(losses_for):
     model = tiny_model()
     params = module_params(model)
     support, query = make_task_batch()
@@ -180,7 +165,7 @@ def test_anil_adapts_only_the_head_but_meta_gradient_reaches_the_body():
     assert grads["0.weight"].abs().max() > 0
 
 
-def test_meta_sgd_step_size_gradient_matches_closed_form():
+def test_meta_sgd_step_size_gradient_matches_closed_form(losses_for):
     """One step with α per entry: dL_q(θ − α∘g)/dα = −g ∘ ∇L_q(φ)."""
     model = tiny_model()
     params = module_params(model)
@@ -216,7 +201,7 @@ def test_per_step_data_and_step_sizes():
     torch.testing.assert_close(out["w"], torch.tensor([0.5 * 0.75 * 0.75]))
 
 
-def test_maml_outer_step_reduces_the_meta_loss():
+def test_maml_outer_step_reduces_the_meta_loss(losses_for):
     model = tiny_model()
     params = module_params(model)
     support, query = make_task_batch()

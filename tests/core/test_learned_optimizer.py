@@ -12,7 +12,6 @@ from metarl.core import (
     InnerLoop,
     InnerLoopConfig,
     MetaOptimizer,
-    make_functional,
     meta_objective,
     module_params,
     preprocess_gradient,
@@ -33,20 +32,6 @@ def regression_tasks(n_tasks: int = 3, n: int = 6, seed: int = 1):
     w = torch.randn(n_tasks, 2, 1, generator=g)
     y = x @ w
     return (x[:, :n], y[:, :n]), (x[:, n:], y[:, n:])
-
-
-def losses_for(model: nn.Module):
-    f = make_functional(model)
-
-    def support_loss(params, data):
-        x, y = data
-        return ((f(params, x) - y) ** 2).mean()
-
-    def query_fn(params, data):
-        loss = support_loss(params, data)
-        return loss, {"mse": loss.detach()}
-
-    return support_loss, query_fn
 
 
 def randomise_readout(inner: InnerLoop, seed: int = 3) -> None:
@@ -72,7 +57,7 @@ def test_preprocessing_matches_the_papers_formula():
     assert torch.allclose(features, expected)
 
 
-def test_zero_readout_reproduces_sgd_and_state_is_carried():
+def test_zero_readout_reproduces_sgd_and_state_is_carried(losses_for):
     model = tiny_model()
     params = module_params(model)
     support, _ = regression_tasks()
@@ -93,7 +78,7 @@ def test_zero_readout_reproduces_sgd_and_state_is_carried():
     assert states[STATE_PREFIX + "0.weight"].abs().sum() > 0
 
 
-def test_learned_rule_differs_from_sgd_once_its_readout_is_nonzero():
+def test_learned_rule_differs_from_sgd_once_its_readout_is_nonzero(losses_for):
     model = tiny_model()
     params = module_params(model)
     support, _ = regression_tasks()
@@ -106,7 +91,7 @@ def test_learned_rule_differs_from_sgd_once_its_readout_is_nonzero():
     assert not torch.allclose(got["0.weight"], sgd["0.weight"])
 
 
-def test_meta_gradient_of_the_rule_matches_finite_differences():
+def test_meta_gradient_of_the_rule_matches_finite_differences(losses_for):
     model = tiny_model()
     params = module_params(model)
     inner = InnerLoop(params, InnerLoopConfig(steps=3, lr=0.1, rule="learned", lstm_hidden=4))
@@ -145,7 +130,7 @@ def test_meta_gradient_of_the_rule_matches_finite_differences():
             )
 
 
-def test_vmapped_and_looped_learned_rule_agree():
+def test_vmapped_and_looped_learned_rule_agree(losses_for):
     model = tiny_model()
     params = module_params(model)
     inner = InnerLoop(params, InnerLoopConfig(steps=2, lr=0.1, rule="learned", lstm_hidden=4))
@@ -163,7 +148,7 @@ def test_vmapped_and_looped_learned_rule_agree():
     assert torch.allclose(adapted["2.bias"], looped["2.bias"], atol=1e-12)
 
 
-def test_truncation_cuts_the_gradient_to_the_initialisation():
+def test_truncation_cuts_the_gradient_to_the_initialisation(losses_for):
     model = tiny_model()
     params = module_params(model)
     support, query = regression_tasks()
@@ -178,7 +163,7 @@ def test_truncation_cuts_the_gradient_to_the_initialisation():
     assert grads[1] != 0
 
 
-def test_meta_training_the_rule_lowers_the_post_adaptation_loss():
+def test_meta_training_the_rule_lowers_the_post_adaptation_loss(losses_for):
     """With a tiny inner step, SGD barely moves; the learned rule learns to take larger steps."""
     torch.manual_seed(0)
     model = nn.Linear(2, 1)

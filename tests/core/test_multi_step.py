@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from metarl.core import InnerLoop, InnerLoopConfig, make_functional, meta_objective, module_params
+from metarl.core import InnerLoop, InnerLoopConfig, meta_objective, module_params
 from metarl.core.outer import multi_step_weights
 
 pytestmark = pytest.mark.usefixtures("double_precision")
@@ -22,19 +22,11 @@ def test_weights_start_uniform_and_end_on_the_last_step():
     assert torch.equal(multi_step_weights(1, 0.0), torch.ones(1))
 
 
-def test_multi_step_loss_is_the_weighted_sum_of_per_step_query_losses():
+def test_multi_step_loss_is_the_weighted_sum_of_per_step_query_losses(losses_for):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
     params = module_params(model)
-    f = make_functional(model)
-
-    def support_loss(p, data):
-        x, y = data
-        return ((f(p, x) - y) ** 2).mean()
-
-    def query_fn(p, data):
-        loss = support_loss(p, data)
-        return loss, {"mse": loss.detach()}
+    support_loss, query_fn = losses_for(model)
 
     g = torch.Generator().manual_seed(1)
     support = (torch.randn(2, 5, 2, generator=g), torch.randn(2, 5, 1, generator=g))
