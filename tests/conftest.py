@@ -10,6 +10,30 @@ import torch
 from metarl.envs import families
 
 
+def central_differences(loss: Callable[[], float], tensors, eps: float = 1e-6) -> torch.Tensor:
+    """``(loss(x + eps) − loss(x − eps)) / 2 eps`` for every entry ``x`` of ``tensors`` (changed in
+    place, then restored), flattened in order: the numerical gradient tests compare against."""
+    numeric = []
+    with torch.no_grad():
+        for tensor in tensors:
+            flat = tensor.view(-1)
+            for i in range(flat.numel()):
+                original = flat[i].item()
+                flat[i] = original + eps
+                plus = loss()
+                flat[i] = original - eps
+                minus = loss()
+                flat[i] = original
+                numeric.append((plus - minus) / (2 * eps))
+    return torch.tensor(numeric)
+
+
+@pytest.fixture(name="central_differences")
+def central_differences_fixture() -> Callable[..., torch.Tensor]:
+    """:func:`central_differences`."""
+    return central_differences
+
+
 @pytest.fixture
 def double_precision():
     """Run a test with float64 as torch's default dtype (for tight gradient checks)."""
