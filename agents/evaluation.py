@@ -106,21 +106,6 @@ def adaptation_curves(
     return AdaptationCurves(np.concatenate(returns), success_curve if reported else None)
 
 
-def adaptation_returns(
-    config: RLExperiment,
-    policy: GaussianMLPPolicy,
-    tasks: list[Task],
-    steps: int,
-    rollouts: int,
-    seed: int,
-    label: str = "evaluate",
-    inner_lr: Sequence[float] | None = None,
-) -> np.ndarray:
-    """The returns of :func:`adaptation_curves`, ``[tasks, steps + 1]``."""
-    curves = adaptation_curves(config, policy, tasks, steps, rollouts, seed, label, inner_lr)
-    return curves.returns
-
-
 def success_curve(per_task: np.ndarray | None) -> dict[str, Any]:
     """``{"success_rate": summary}`` of per-task success rates (mean and 95% CI over tasks at
     each step; an episode succeeds if ``info["success"]`` was true at any of its steps), or

@@ -14,7 +14,6 @@ from typing import Any
 from metarl.agents.config import RLExperiment
 from metarl.agents.evaluation import (
     adaptation_curves,
-    adaptation_returns,
     evaluation_tasks,
     plot_success,
     success_curve,
@@ -178,9 +177,9 @@ def baseline_step_size(
     tasks = evaluation_tasks(config, "train", config.eval.lr_search_tasks)
     returns = []
     for lr in config.eval.baseline_lr_grid:
-        per_task = adaptation_returns(
+        per_task = adaptation_curves(
             config, policy, tasks, steps, rollouts, config.eval.seed + 1, f"{label} lr={lr}", [lr]
-        )
+        ).returns
         returns.append(float(per_task[:, -1].mean()))
     best = max(range(len(returns)), key=returns.__getitem__)
     return {

@@ -177,7 +177,7 @@ def adapted_params(
     seed: int,
 ) -> list[Params]:
     """Per step in ``steps``, every task's parameters after that many inner steps (a leading
-    task dimension), exactly as :func:`~metarl.agents.evaluation.adaptation_returns` adapts them:
+    task dimension), exactly as :func:`~metarl.agents.evaluation.adaptation_curves` adapts them:
     each is a fresh run of the chunk's adaptation from the chunk's seed, stopped after k steps."""
     adaptation = evaluation_adaptation(config, policy)
     shared = module_params(policy)

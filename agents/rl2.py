@@ -142,15 +142,3 @@ def episode_curves(
         success.append(result.success.view(1, trials, episodes).mean(1).double().numpy())
     rates = np.concatenate(success)
     return AdaptationCurves(np.concatenate(returns), None if np.isnan(rates).all() else rates)
-
-
-def episode_returns(
-    config: RLExperiment,
-    policy: RecurrentGaussianPolicy,
-    tasks: list[Task],
-    episodes: int,
-    trials: int,
-    seed: int,
-) -> np.ndarray:
-    """The returns of :func:`episode_curves`, ``[tasks, episodes]``."""
-    return episode_curves(config, policy, tasks, episodes, trials, seed).returns

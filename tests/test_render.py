@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from metarl.agents.config import RLExperiment
-from metarl.agents.evaluation import adaptation_chunks, adaptation_returns, evaluation_tasks
+from metarl.agents.evaluation import adaptation_chunks, adaptation_curves, evaluation_tasks
 from metarl.agents.render import (
     FRAME_SIZE,
     RenderError,
@@ -164,7 +164,7 @@ def test_adapted_params_are_the_evaluations(tmp_path: Path) -> None:
     config = tiny_config("navigation2d_maml.toml", horizon=10)
     policy = build_policy(config, task_distribution(config).split("train"))
     tasks = evaluation_tasks(config, "test", 2)
-    expected = adaptation_returns(config, policy, tasks, 1, 2, seed=7)
+    expected = adaptation_curves(config, policy, tasks, 1, 2, seed=7).returns
     (_, after_one) = adapted_params(config, policy, tasks, [0, 1], 2, seed=7)
     adaptation = build_adaptation(config, policy)
     for index, (_, sampler, task_seed) in enumerate(adaptation_chunks(config, tasks, 2, 7)):

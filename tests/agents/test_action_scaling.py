@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from metarl.agents.config import AgentConfig, EnvConfig, EvalConfig, PolicyConfig, RLExperiment
-from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
+from metarl.agents.evaluation import adaptation_curves, evaluation_tasks
 from metarl.agents.experiment import load_ppo_baseline
 from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
 from metarl.agents.pretrain import PPOPretrainer, make_env
@@ -140,8 +140,9 @@ def test_evaluation_and_meta_training_see_the_same_env_at_any_scale() -> None:
         policy.mean.bias.fill_(0.3)  # the mean matters, not only the noise
     unit, scaled = _config(1.0), _config(SCALE)
     tasks = evaluation_tasks(unit, "test", 2)
-    returns_unit = adaptation_returns(unit, policy, tasks, 0, 2, seed=0)
-    returns_scaled = adaptation_returns(scaled, _scaled_copy(policy, SCALE), tasks, 0, 2, seed=0)
+    returns_unit = adaptation_curves(unit, policy, tasks, 0, 2, seed=0).returns
+    scaled_policy = _scaled_copy(policy, SCALE)
+    returns_scaled = adaptation_curves(scaled, scaled_policy, tasks, 0, 2, seed=0).returns
     np.testing.assert_allclose(returns_scaled, returns_unit, rtol=1e-4)
     pre = []
     for config, source in ((unit, policy), (scaled, _scaled_copy(policy, SCALE))):
@@ -150,7 +151,7 @@ def test_evaluation_and_meta_training_see_the_same_env_at_any_scale() -> None:
         pre.append(trainer.train_iteration(0, np.random.default_rng(0))["meta_train/return_pre"])
     assert pre[1] == pytest.approx(pre[0], rel=1e-4)
     # ...and a policy that ignores the scale sees a different env.
-    returns_plain = adaptation_returns(scaled, policy, tasks, 0, 2, seed=0)
+    returns_plain = adaptation_curves(scaled, policy, tasks, 0, 2, seed=0).returns
     assert not np.allclose(returns_plain, returns_unit, rtol=1e-2)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from metarl.agents.config import RLExperiment
-from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
+from metarl.agents.evaluation import adaptation_curves, evaluation_tasks
 from metarl.agents.schedule import scheduled
 from metarl.agents.trainer import MetaRLTrainer
 from metarl.cli import main
@@ -49,9 +49,9 @@ def test_eval_schedule_changes_only_the_later_steps():
     config = from_dict(RLExperiment, raw)
     policy = MetaRLTrainer(config).policy
     tasks = evaluation_tasks(config, "test", 3)
-    constant = adaptation_returns(config, policy, tasks, 2, 2, seed=1, inner_lr=[0.1])
-    schedule = adaptation_returns(config, policy, tasks, 2, 2, seed=1, inner_lr=[0.1, 0.05])
-    default = adaptation_returns(config, policy, tasks, 2, 2, seed=1)  # agent.inner_lr = 0.1
+    constant = adaptation_curves(config, policy, tasks, 2, 2, seed=1, inner_lr=[0.1]).returns
+    schedule = adaptation_curves(config, policy, tasks, 2, 2, seed=1, inner_lr=[0.1, 0.05]).returns
+    default = adaptation_curves(config, policy, tasks, 2, 2, seed=1).returns  # agent.inner_lr = 0.1
     np.testing.assert_array_equal(constant, default)
     np.testing.assert_array_equal(constant[:, :2], schedule[:, :2])
     assert not np.array_equal(constant[:, 2], schedule[:, 2])

@@ -12,7 +12,7 @@ import torch
 from metarl.agents.baseline import BaselineFitError, fit_linear_baseline
 from metarl.agents.config import RLExperiment
 from metarl.agents.episodes import Episodes
-from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
+from metarl.agents.evaluation import adaptation_curves, evaluation_tasks
 from metarl.agents.losses import ActionDistribution, SurrogateQuery
 from metarl.agents.maml import MAMLRL, _first_episodes
 from metarl.agents.policies import GaussianMLPPolicy, TaskPolicies
@@ -251,10 +251,11 @@ def test_the_same_policy_under_two_labels_gives_the_identical_curve():
     trainer = MetaRLTrainer(config)
     tasks = evaluation_tasks(config, "test", 4)
     curves = [
-        adaptation_returns(config, trainer.policy, tasks, 1, 2, seed=7, label=label)
+        adaptation_curves(config, trainer.policy, tasks, 1, 2, seed=7, label=label).returns
         for label in ("maml", "pretrained")
     ]
     assert curves[0].shape == (4, 2)
     np.testing.assert_array_equal(curves[0], curves[1])
-    other_seed = adaptation_returns(config, trainer.policy, tasks, 1, 2, seed=8, label="maml")
+    policy = trainer.policy
+    other_seed = adaptation_curves(config, policy, tasks, 1, 2, seed=8, label="maml").returns
     assert not np.array_equal(curves[0], other_seed)

@@ -169,7 +169,7 @@ def test_rl_evaluation_counts_a_task_whose_rollouts_turn_nan_as_diverged(monkeyp
     )
     policy = rl_trainer.build_policy(config, evaluation.evaluation_tasks(config, "train", 1))
     tasks = evaluation.evaluation_tasks(config, "test", 3)
-    clean = evaluation.adaptation_returns(config, policy, tasks, 2, 2, seed=0)
+    clean = evaluation.adaptation_curves(config, policy, tasks, 2, 2, seed=0).returns
     make, made = evaluation.make_simulator, []
 
     def first_one_breaks(*args: Any, **kwargs: Any) -> Any:
@@ -182,7 +182,7 @@ def test_rl_evaluation_counts_a_task_whose_rollouts_turn_nan_as_diverged(monkeyp
         return broken
 
     monkeypatch.setattr(evaluation, "make_simulator", first_one_breaks)
-    curves = evaluation.adaptation_returns(config, policy, tasks, 2, 2, seed=0)
+    curves = evaluation.adaptation_curves(config, policy, tasks, 2, 2, seed=0).returns
     assert curves[0, 0] == clean[0, 0] and np.isnan(curves[0, 1:]).all()
     np.testing.assert_array_equal(curves[1:], clean[1:])
 

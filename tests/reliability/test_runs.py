@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from metarl.agents.evaluation import adaptation_returns, evaluation_tasks
-from metarl.agents.rl2 import build_recurrent_policy, episode_returns
+from metarl.agents.evaluation import adaptation_curves as rl_adaptation_curves
+from metarl.agents.evaluation import evaluation_tasks
+from metarl.agents.rl2 import build_recurrent_policy, episode_curves
 from metarl.agents.trainer import build_policy
 from metarl.config import read_toml
 from metarl.experiment import resolve_config
@@ -118,11 +119,11 @@ def test_rl_evaluation_does_not_depend_on_the_meta_batch_size_or_task_count():
     _, large = resolve_config(read_toml(Path(NAVIGATION)), [*overrides, "agent.meta_batch_size=5"])
     policy = build_policy(small, evaluation_tasks(small, "train", 1))
     tasks = evaluation_tasks(small, "test", 4)
-    a = adaptation_returns(small, policy, tasks, 1, 2, seed=3)
-    b = adaptation_returns(large, policy, tasks[:3], 1, 2, seed=3)
+    a = rl_adaptation_curves(small, policy, tasks, 1, 2, seed=3).returns
+    b = rl_adaptation_curves(large, policy, tasks[:3], 1, 2, seed=3).returns
     assert a.shape == (4, 2)
     assert np.array_equal(a[:3], b)
-    assert not np.array_equal(a, adaptation_returns(small, policy, tasks, 1, 2, seed=4))
+    assert not np.array_equal(a, rl_adaptation_curves(small, policy, tasks, 1, 2, seed=4).returns)
 
 
 def test_rl2_evaluation_does_not_depend_on_the_meta_batch_size_or_task_count():
@@ -132,8 +133,8 @@ def test_rl2_evaluation_does_not_depend_on_the_meta_batch_size_or_task_count():
     _, large = resolve_config(read_toml(Path(rl2_config)), [*overrides, "agent.meta_batch_size=5"])
     policy = build_recurrent_policy(small, evaluation_tasks(small, "train", 1))
     tasks = evaluation_tasks(small, "test", 4)
-    a = episode_returns(small, policy, tasks, 2, 2, seed=3)
-    b = episode_returns(large, policy, tasks[:3], 2, 2, seed=3)
+    a = episode_curves(small, policy, tasks, 2, 2, seed=3).returns
+    b = episode_curves(large, policy, tasks[:3], 2, 2, seed=3).returns
     assert a.shape == (4, 2)
     assert np.array_equal(a[:3], b)
-    assert not np.array_equal(a, episode_returns(small, policy, tasks, 2, 2, seed=4))
+    assert not np.array_equal(a, episode_curves(small, policy, tasks, 2, 2, seed=4).returns)
