@@ -8,12 +8,14 @@ fastest backend that can (its ``backend``, or the one named here):
 - "mujoco_batch": the shipped v5 robots on :class:`~metarl.envs.mujoco_batch.MujocoBatch`, with
   their observations and rewards vectorized (MuJoCo >= 4);
 - "generic_mujoco": any ``MujocoEnv`` on
-  :class:`~metarl.envs.generic_mujoco.GenericMujocoBatch`: physics in one threaded
-  ``mujoco.batch`` call, the rest from the env's own ``step`` (MuJoCo >= 4);
+  :class:`~metarl.envs.generic_mujoco.GenericMujocoBatch`: light copies of one env, each
+  stepped by its own ``step`` on a thread pool, or, for an env with the vectorized hook, physics
+  in one threaded ``mujoco.batch`` call and the hook for all envs (MuJoCo >= 4);
 - "gym": any env with the task protocol, :class:`~metarl.envs.gym_backend.GymEnvBatch`.
 
 "auto" (a user family's default) picks "generic_mujoco" for a ``MujocoEnv`` and "gym" otherwise;
-without ``mujoco.batch`` (MuJoCo 3.x) every MuJoCo family not named explicitly falls back to "gym".
+without ``mujoco.batch`` (MuJoCo 3.x) a family whose own backend is "mujoco_batch" runs on
+"generic_mujoco".
 Each backend reproduces the family's Gymnasium env step for step (``tests/envs/test_batched.py``,
 ``tests/envs/test_backends.py``).
 """
@@ -38,8 +40,8 @@ Backend = NavigationBatch | MujocoBatch | GenericMujocoBatch | GymEnvBatch
 def choose_backend(family: Family, requested: str | None = None) -> str:
     """The backend that runs ``family``: ``requested``, else the family's, resolved if "auto".
 
-    A family's own MuJoCo >= 4 backend falls back to "gym" on MuJoCo 3.x; one requested here does
-    not (its constructor then says it needs MuJoCo >= 4).
+    A family's own "mujoco_batch" falls back to "generic_mujoco" on MuJoCo 3.x; one requested here
+    does not (its constructor then says it needs MuJoCo >= 4).
     """
     name = requested or family.backend
     if name not in BACKENDS:
@@ -47,8 +49,8 @@ def choose_backend(family: Family, requested: str | None = None) -> str:
     if name == "auto":
         is_mujoco = issubclass(family.env_class(), MujocoEnv)
         name = "generic_mujoco" if is_mujoco else "gym"
-    if requested is None and name in ("mujoco_batch", "generic_mujoco") and not has_mujoco_batch():
-        name = "gym"
+    if requested is None and name == "mujoco_batch" and not has_mujoco_batch():
+        name = "generic_mujoco"
     return name
 
 
@@ -78,7 +80,8 @@ class BatchedSimulator:
         envs_per_task: environments per task.
         seed: seeds the first ``reset()`` without a seed.
         horizon: episode length limit; the family's registered ``max_episode_steps`` if None.
-        n_threads: MuJoCo threads; all cores if None (or 0).
+        n_threads: threads that step the envs (MuJoCo's, or the pool that runs the envs' own
+            ``step``); all cores if None (or 0).
         backend: the backend to use (see the module docstring); the family's choice if None.
     """
 
@@ -114,7 +117,7 @@ class BatchedSimulator:
         elif self.backend == "generic_mujoco":
             self._envs = GenericMujocoBatch(env_class, env_tasks, n_threads or 0)
         else:
-            self._envs = GymEnvBatch(env_class, env_tasks)
+            self._envs = GymEnvBatch(env_class, env_tasks, n_threads or 0)
         self.observation_dim: int = self._envs.observation_dim
         self.action_low: np.ndarray = self._envs.action_low
         self.action_high: np.ndarray = self._envs.action_high

@@ -1,5 +1,6 @@
-"""The Gymnasium fallback: any env with the task protocol, one instance per environment, stepped
-in a loop. It runs every family, on any MuJoCo version (and without MuJoCo).
+"""The Gymnasium fallback: any env with the task protocol, one instance per environment, each
+stepped with its own ``step`` on a pool of threads (see :func:`step_each`). It runs every family,
+on any MuJoCo version (and without MuJoCo).
 
 Each environment is the family's env class built with its defaults, given its task with
 ``set_task`` and its reset generator as ``np_random`` (what ``reset(seed=seed + i)`` installs),
@@ -8,7 +9,10 @@ so it is the plain Gymnasium env. Instances are kept per env class and reused by
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import gymnasium
 import numpy as np
@@ -32,10 +36,14 @@ class GymEnvBatch:
     Args:
         env_class: the family's env class (it has ``set_task``).
         tasks: the task of each environment.
+        n_threads: threads that step the envs (see :func:`step_each`); 0 for all cores.
     """
 
-    def __init__(self, env_class: Callable[..., gymnasium.Env], tasks: list[Task]) -> None:
+    def __init__(
+        self, env_class: Callable[..., gymnasium.Env], tasks: list[Task], n_threads: int
+    ) -> None:
         self.envs = _instances(env_class, len(tasks))
+        self.n_threads = n_threads or os.cpu_count() or 1
         for env, task in zip(self.envs, tasks, strict=True):
             env.set_task(task)
         first = self.envs[0]
@@ -54,7 +62,7 @@ class GymEnvBatch:
 
     def step(self, actions: np.ndarray, alive: np.ndarray) -> StepResult:
         """Step the ``alive`` envs (see :func:`step_each`)."""
-        return step_each(self.envs, actions, alive, self.observation_dim)
+        return step_each(self.envs, actions, alive, self.observation_dim, self.n_threads)
 
 
 StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
@@ -62,22 +70,49 @@ StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
 (None when no env reports one)."""
 
 
+@functools.cache
+def _pool(n_threads: int) -> ThreadPoolExecutor:
+    """One thread pool per thread count, shared by every batch of the process."""
+    return ThreadPoolExecutor(n_threads, thread_name_prefix="metarl-env")
+
+
 def step_each(
-    envs: list[gymnasium.Env], actions: np.ndarray, alive: np.ndarray, observation_dim: int
+    envs: list[gymnasium.Env],
+    actions: np.ndarray,
+    alive: np.ndarray,
+    observation_dim: int,
+    n_threads: int = 1,
 ) -> StepResult:
-    """Step the ``alive`` envs one by one with their own ``step``; the others' values are zeros
-    (the simulator ignores them). An env's own truncation is ignored: the family's horizon ends
-    episodes. ``info["success"]`` is read where an env reports it (Meta-World does)."""
+    """Step the ``alive`` envs with their own ``step``; the others' values are zeros (the
+    simulator ignores them). An env's own truncation is ignored: the family's horizon ends
+    episodes. ``info["success"]`` is read where an env reports it (Meta-World does).
+
+    With ``n_threads > 1`` the envs are split into that many contiguous chunks, each stepped in
+    order on a thread of a pool. The Python of ``step`` still runs one env at a time (the GIL),
+    but MuJoCo releases the GIL while it simulates, so one env's physics overlaps other envs'
+    Python and physics. Each env touches only its own state, so the results do not depend on the
+    thread count.
+    """
     n = len(envs)
     obs = np.zeros((n, observation_dim))
     reward = np.zeros(n)
     terminated = np.zeros(n, dtype=bool)
     success = np.zeros(n, dtype=bool)
-    reported = False
-    for i in np.flatnonzero(alive):
-        env_obs, reward[i], terminated[i], _, info = envs[i].step(actions[i])
-        obs[i] = np.ravel(env_obs)
-        if "success" in info:
-            reported = True
-            success[i] = bool(info["success"])
-    return obs, reward, terminated, success if reported else None
+    reported = np.zeros(n, dtype=bool)
+
+    def step_chunk(indices: np.ndarray) -> None:
+        for i in indices:
+            env_obs, reward[i], terminated[i], _, info = envs[i].step(actions[i])
+            obs[i] = np.ravel(env_obs)
+            if "success" in info:
+                reported[i] = True
+                success[i] = bool(info["success"])
+
+    indices = np.flatnonzero(alive)
+    if n_threads > 1 and len(indices) > 1:
+        chunks = np.array_split(indices, min(n_threads, len(indices)))
+        for _ in _pool(n_threads).map(step_chunk, chunks):  # re-raises an env's exception
+            pass
+    else:
+        step_chunk(indices)
+    return obs, reward, terminated, success if reported.any() else None

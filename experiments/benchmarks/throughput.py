@@ -14,8 +14,9 @@ and compared with, in the same run,
 
 With ``--backends``, each family's simulator rate with the policy is also measured on each
 backend that can run it (``mujoco_batch``: the shipped robots' vectorized port; ``generic_mujoco``:
-one threaded ``mujoco.batch`` call, then each env's own ``step``; ``gym``: plain Gymnasium envs in
-a loop), as for a user family; ``--plugins FILE.py`` imports user families first (e.g. the
+light copies of one env, each running its own ``step`` on a thread pool, or one threaded
+``mujoco.batch`` call and the family's vectorized hook; ``gym``: plain Gymnasium envs on a thread
+pool), as for a user family; ``--plugins FILE.py`` imports user families first (e.g. the
 ReacherGoal example, ``experiments/plugins/reacher_goal.py``). ``--ceiling-steps 0`` skips the
 ceiling, for families whose env is not one MuJoCo model (Meta-World's, in ``.venv-metaworld``).
 
@@ -125,9 +126,15 @@ def backend_rates(
             family, tasks, args.envs_per_task, n_threads=threads, backend=backend
         )
         policy = mlp_policy(sim.observation_dim, sim.action_low, sim.action_high, seed=0)
-        steps = args.steps if backend != "gym" else args.sync_steps
-        rates[f"{backend}_policy_steps_per_s"] = simulator_rate(sim, policy, steps)
+        rates[f"{backend}_policy_steps_per_s"] = simulator_rate(sim, policy, args.steps)
     return rates
+
+
+def median_rates(measure_once: Callable[[], dict[str, float]], repeats: int) -> dict[str, float]:
+    """The median of each rate over ``repeats`` rounds of ``measure_once`` (the rounds interleave
+    the compared rates, so that a change in machine load hits all of them alike)."""
+    rounds = [measure_once() for _ in range(repeats)]
+    return {name: float(np.median([r[name] for r in rounds])) for name in rounds[0]}
 
 
 def ceiling_rate(
@@ -201,20 +208,29 @@ def measure(family: str, args: argparse.Namespace) -> dict[str, float | int]:
         "ceiling_steps": args.ceiling_steps,
         "sync_steps": args.sync_steps,
         "threads": threads,
+        "repeats": args.repeats,
         "random_steps_per_s": simulator_rate(
             sim, random_policy(low, high, sim.num_envs, 0), args.steps
         ),
         "policy_steps_per_s": simulator_rate(sim, make_policy(sim.observation_dim), args.steps),
-        "sync_vector_steps_per_s": sync_vector_rate(
-            env_id, env_tasks, make_policy, args.sync_steps
-        ),
     }
+
+    def compared_rates() -> dict[str, float]:
+        rates = {
+            "sync_vector_steps_per_s": sync_vector_rate(
+                env_id, env_tasks, make_policy, args.sync_steps
+            )
+        }
+        if args.backends:
+            rates.update(backend_rates(family, tasks, args, threads))
+        return rates
+
+    result.update(median_rates(compared_rates, args.repeats))
     if args.ceiling_steps:
         result["ceiling_steps_per_s"] = ceiling_rate(env_id, env_tasks, args.ceiling_steps, threads)
         result["random_over_ceiling"] = result["random_steps_per_s"] / result["ceiling_steps_per_s"]
         result["policy_over_ceiling"] = result["policy_steps_per_s"] / result["ceiling_steps_per_s"]
     if args.backends:
-        result.update(backend_rates(family, tasks, args, threads))
         generic = result["generic_mujoco_policy_steps_per_s"]
         result["generic_over_sync"] = generic / result["sync_vector_steps_per_s"]
         if args.ceiling_steps:
@@ -233,6 +249,9 @@ def main() -> None:
         "--ceiling-steps", type=int, default=100, help="rollout env steps (0: no ceiling)"
     )
     parser.add_argument("--sync-steps", type=int, default=20, help="SyncVectorEnv steps")
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="rounds of SyncVectorEnv and backends (median)"
+    )
     parser.add_argument("--threads", type=int, default=0, help="MuJoCo threads (0: all cores)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads (1)")
     parser.add_argument("--backends", action="store_true", help="also each simulator backend")

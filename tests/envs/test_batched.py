@@ -136,3 +136,38 @@ def test_invalid_arguments_raise() -> None:
     sim.reset()
     with pytest.raises(ValueError, match="shape"):
         sim.step(np.zeros((1, 6)))
+
+
+@pytest.mark.parametrize("backend", ["generic_mujoco", "gym"])
+def test_thread_count_does_not_change_the_trajectories(backend: str) -> None:
+    tasks = make_task_distribution("HopperParams", seed=0).split("train")[:3]
+    runs = []
+    for n_threads in (1, 3):
+        sim = BatchedSimulator(
+            "HopperParams", tasks, 3, horizon=60, n_threads=n_threads, backend=backend
+        )
+        rng = np.random.default_rng(1)
+        steps = [sim.reset(seed=2)]
+        for _ in range(60):  # Hopper terminates: later steps run on a subset of the envs
+            steps.extend(sim.step(rng.uniform(-1, 1, (sim.num_envs, sim.action_dim))))
+        runs.append(steps)
+    terminated = runs[1][3::4]  # per step: obs, reward, terminated, truncated
+    assert any(f.any() and not f.all() for f in terminated), "the test should cover terminations"
+    for one_thread, three_threads in zip(*runs, strict=True):
+        np.testing.assert_array_equal(one_thread, three_threads)
+
+
+def test_an_env_error_on_a_stepping_thread_reaches_the_caller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tasks = make_task_distribution("HalfCheetahVel", seed=0).split("train")[:2]
+    sim = BatchedSimulator("HalfCheetahVel", tasks, 2, n_threads=2, backend="generic_mujoco")
+    sim.reset(seed=0)
+    broken = sim._envs.envs[3]
+
+    def step(action: np.ndarray) -> None:
+        raise RuntimeError("env 3 broke")
+
+    monkeypatch.setattr(broken, "step", step)
+    with pytest.raises(RuntimeError, match="env 3 broke"):
+        sim.step(np.zeros((sim.num_envs, sim.action_dim)))
