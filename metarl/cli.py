@@ -95,6 +95,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate_parser.add_argument("--data-dir", type=Path, help="dataset folder (default: config)")
     evaluate_parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="eval.KEY=VALUE",
+        help="override an [eval] key of the run's config for this evaluation, e.g. --set "
+        "'eval.inner_lr=[0.1, 0.05]' (repeatable; recorded in evaluation.json)",
+    )
+    evaluate_parser.add_argument(
         "--tasks-file",
         type=Path,
         metavar="FILE.jsonl",
@@ -264,7 +273,10 @@ def command_evaluate(args: argparse.Namespace) -> None:
         print((args.run_dir / "sweep.md").read_text(), end="")
         return
     run = RunDir.open(args.run_dir)
-    overrides = []
+    not_eval = [item for item in args.overrides if not item.startswith("eval.")]
+    if not_eval:
+        raise ConfigError(f"evaluate --set takes [eval] keys only (eval.KEY=VALUE), got {not_eval}")
+    overrides = list(args.overrides)
     if args.data_dir is not None:
         overrides.append(f"data.data_dir={json.dumps(str(args.data_dir))}")
     kind, config = resolve_config(with_plugins(run.raw_config(), None), overrides)

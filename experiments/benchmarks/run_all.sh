@@ -139,8 +139,8 @@ if want rl2; then
     timeout -s INT 2900 "$BIN/metarl" train --resume "$run" --iterations 2000 || true
     "$BIN/metarl" evaluate "${run}_it30"
     "$BIN/metarl" evaluate "$run"
-    "$BIN/python" experiments/benchmarks/rl2_vs_maml.py "${run}_it30" \
+    "$BIN/python" experiments/benchmarks/rl2_vs_maml.py --rl2 "${run}_it30" \
         --maml-result "$RESULTS/rl2_navigation2d_first_run.json" --out "$RESULTS/rl2_navigation2d_1m.json"
-    "$BIN/python" experiments/benchmarks/rl2_vs_maml.py "$run" \
+    "$BIN/python" experiments/benchmarks/rl2_vs_maml.py --rl2 "$run" \
         --maml-result "$RESULTS/navigation2d_maml.json" --out "$RESULTS/rl2_navigation2d_final.json"
 fi

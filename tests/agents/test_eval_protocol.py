@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from metarl.agents.config import RLExperiment
@@ -57,14 +58,17 @@ def test_eval_schedule_changes_only_the_later_steps():
     assert not np.array_equal(constant[:, 2], schedule[:, 2])
 
 
-def test_evaluate_searches_the_baseline_step_size_on_training_tasks(tmp_path):
+@pytest.mark.parametrize("given_to", ["train", "evaluate"])
+def test_evaluate_searches_the_baseline_step_size_on_training_tasks(tmp_path, given_to):
     run_dir = tmp_path / "maml"
     sets = [arg for item in TINY for arg in ("--set", item)]
-    sets += ["--set", "eval.baseline_lr_grid=[0.01, 0.5]", "--set", "eval.inner_lr=[0.1, 0.05]"]
-    sets += ["--set", "eval.lr_search_tasks=2"]
+    protocol = ["eval.baseline_lr_grid=[0.01, 0.5]", "eval.inner_lr=[0.1, 0.05]"]
+    protocol = [arg for item in [*protocol, "eval.lr_search_tasks=2"] for arg in ("--set", item)]
     train = ["train", str(CONFIGS / "navigation2d_maml.toml"), "--iterations", "1"]
-    assert main([*train, "--run-dir", str(run_dir), *sets]) == 0
-    assert main(["evaluate", str(run_dir), "--steps", "1"]) == 0
+    train_sets = [*sets, *protocol] if given_to == "train" else sets
+    assert main([*train, "--run-dir", str(run_dir), *train_sets]) == 0
+    evaluate = ["evaluate", str(run_dir), "--steps", "1"]
+    assert main([*evaluate, *(protocol if given_to == "evaluate" else [])]) == 0
     result = json.loads((run_dir / "evaluation.json").read_text())
     assert result["rollouts_per_step"] == 2  # agent.rollouts: the training budget
     assert result["eval_inner_lr"] == [0.1, 0.05]
@@ -73,3 +77,13 @@ def test_evaluate_searches_the_baseline_step_size_on_training_tasks(tmp_path):
     assert search["grid"] == [0.01, 0.5] and search["train_tasks"] == 2
     best = int(np.argmax(search["mean_return_after_steps"]))
     assert search["inner_lr"] == search["grid"][best]
+
+
+def test_evaluate_set_takes_eval_keys_only(tmp_path, capsys):
+    run_dir = tmp_path / "maml"
+    sets = [arg for item in TINY for arg in ("--set", item)]
+    train = ["train", str(CONFIGS / "navigation2d_maml.toml"), "--iterations", "1"]
+    assert main([*train, "--run-dir", str(run_dir), *sets]) == 0
+    assert main(["evaluate", str(run_dir), "--set", "agent.inner_lr=0.5"]) == 2
+    assert "takes [eval] keys only" in capsys.readouterr().err
+    assert not (run_dir / "evaluation.json").exists()
