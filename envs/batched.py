@@ -80,8 +80,8 @@ class BatchedSimulator:
         envs_per_task: environments per task.
         seed: seeds the first ``reset()`` without a seed.
         horizon: episode length limit; the family's registered ``max_episode_steps`` if None.
-        n_threads: threads that step the envs (MuJoCo's, or the pool that runs the envs' own
-            ``step``); all cores if None (or 0).
+        n_threads: threads that step the MuJoCo envs (MuJoCo's, or the pool that runs the
+            envs' own ``step`` on the generic backend); all cores if None (or 0).
         backend: the backend to use (see the module docstring); the family's choice if None.
     """
 
@@ -117,7 +117,7 @@ class BatchedSimulator:
         elif self.backend == "generic_mujoco":
             self._envs = GenericMujocoBatch(env_class, env_tasks, n_threads or 0)
         else:
-            self._envs = GymEnvBatch(env_class, env_tasks, n_threads or 0)
+            self._envs = GymEnvBatch(env_class, env_tasks)
         self.observation_dim: int = self._envs.observation_dim
         self.action_low: np.ndarray = self._envs.action_low
         self.action_high: np.ndarray = self._envs.action_high

@@ -1,6 +1,5 @@
-"""The Gymnasium fallback: any env with the task protocol, one instance per environment, each
-stepped with its own ``step`` on a pool of threads (see :func:`step_each`). It runs every family,
-on any MuJoCo version (and without MuJoCo).
+"""The Gymnasium fallback: any env with the task protocol, one instance per environment, stepped
+in a loop. It runs every family, on any MuJoCo version (and without MuJoCo).
 
 Each environment is the family's env class built with its defaults, given its task with
 ``set_task`` and its reset generator as ``np_random`` (what ``reset(seed=seed + i)`` installs),
@@ -10,7 +9,6 @@ so it is the plain Gymnasium env. Instances are kept per env class and reused by
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -36,14 +34,10 @@ class GymEnvBatch:
     Args:
         env_class: the family's env class (it has ``set_task``).
         tasks: the task of each environment.
-        n_threads: threads that step the envs (see :func:`step_each`); 0 for all cores.
     """
 
-    def __init__(
-        self, env_class: Callable[..., gymnasium.Env], tasks: list[Task], n_threads: int
-    ) -> None:
+    def __init__(self, env_class: Callable[..., gymnasium.Env], tasks: list[Task]) -> None:
         self.envs = _instances(env_class, len(tasks))
-        self.n_threads = n_threads or os.cpu_count() or 1
         for env, task in zip(self.envs, tasks, strict=True):
             env.set_task(task)
         first = self.envs[0]
@@ -62,7 +56,7 @@ class GymEnvBatch:
 
     def step(self, actions: np.ndarray, alive: np.ndarray) -> StepResult:
         """Step the ``alive`` envs (see :func:`step_each`)."""
-        return step_each(self.envs, actions, alive, self.observation_dim, self.n_threads)
+        return step_each(self.envs, actions, alive, self.observation_dim)
 
 
 StepResult = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
