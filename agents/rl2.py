@@ -72,21 +72,7 @@ class RL2Trainer:
             trials, config.agent.gamma, settings.gae_lambda, settings.reward_scale
         )
         generator = torch.Generator().manual_seed(int(rng.integers(2**63)))
-        n = trials.mask.shape[0]
-        parts: dict[str, list[float]] = {}
-        for _ in range(settings.epochs):
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n, settings.minibatch_trials):
-                index = order[start : start + settings.minibatch_trials]
-                loss, stats = ppo_loss(
-                    self.policy, _select(trials, index), advantages[index], returns[index], settings
-                )
-                self.optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), settings.max_grad_norm)
-                self.optimizer.step()
-                for name, value in stats.items():
-                    parts.setdefault(name, []).append(value)
+        parts = self._ppo_epochs(trials, advantages, returns, generator)
         steps = trials.steps()
         self.env_steps += steps
         episode_returns = trials.episode_returns(settings.episodes_per_trial).mean(0)
@@ -102,6 +88,39 @@ class RL2Trainer:
         scalars["time/env_steps_per_s"] = steps / iteration_s
         scalars["time/env_steps"] = float(self.env_steps)
         return scalars
+
+    def _ppo_epochs(
+        self,
+        trials: Trials,
+        advantages: torch.Tensor,
+        returns: torch.Tensor,
+        generator: torch.Generator,
+    ) -> dict[str, list[float]]:
+        """PPO epochs over shuffled minibatches of trials (stopped early past ``target_kl``);
+        the minibatches' statistics and the number of updates taken."""
+        settings = self.config.rl2
+        n = trials.mask.shape[0]
+        parts: dict[str, list[float]] = {}
+        updates = 0
+        for _ in range(settings.epochs):
+            order = torch.randperm(n, generator=generator)
+            for start in range(0, n, settings.minibatch_trials):
+                index = order[start : start + settings.minibatch_trials]
+                loss, stats = ppo_loss(
+                    self.policy, _select(trials, index), advantages[index], returns[index], settings
+                )
+                for name, value in stats.items():
+                    parts.setdefault(name, []).append(value)
+                if settings.target_kl is not None and stats["approx_kl"] > 1.5 * settings.target_kl:
+                    parts["updates"] = [updates]
+                    return parts
+                self.optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), settings.max_grad_norm)
+                self.optimizer.step()
+                updates += 1
+        parts["updates"] = [updates]
+        return parts
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -42,6 +42,9 @@ class RL2Settings:
         reward_scale: rewards are multiplied by this for learning (advantages and value
             targets; the logged returns are unscaled), keeping the value loss of the shared
             recurrent trunk on the scale of the policy loss.
+        target_kl: stop an iteration's epochs at the first minibatch whose approximate KL from
+            the sampling policy exceeds ``1.5 · target_kl``, before its update (SB3's rule);
+            None: always run every epoch.
     """
 
     episodes_per_trial: int = 2
@@ -59,6 +62,7 @@ class RL2Settings:
     bptt: int = 100
     normalize_advantages: bool = True
     reward_scale: float = 1.0
+    target_kl: float | None = None
 
     def __post_init__(self) -> None:
         sizes = (self.episodes_per_trial, self.trials_per_task, self.hidden, self.epochs)
@@ -69,6 +73,8 @@ class RL2Settings:
             raise ConfigError(f"rl2 needs positive init_std, learning_rate, clip_range: {self}")
         if not 0 <= self.gae_lambda <= 1 or min(self.value_coef, self.entropy_coef) < 0:
             raise ConfigError(f"rl2 needs gae_lambda in [0, 1], coefficients >= 0: {self}")
+        if self.target_kl is not None and self.target_kl <= 0:
+            raise ConfigError(f"rl2.target_kl must be positive (or absent), got {self.target_kl}")
 
 
 def trial_advantages(

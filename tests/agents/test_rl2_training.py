@@ -76,3 +76,16 @@ def test_evaluate_reports_each_episode_and_plot_overlays_maml(tmp_path, capsys):
     assert main(["plot", str(run_dir), str(maml), "--out", str(tmp_path / "bad.png")]) == 2
     assert not (tmp_path / "bad.png").exists()
     assert "experience_rollouts" in capsys.readouterr().err
+
+
+def test_target_kl_stops_the_epochs_before_the_update_that_would_pass_it(tmp_path):
+    # 6 trials in minibatches of 4, 2 epochs: 4 updates unless stopped. The first minibatch runs
+    # the sampling policy (KL 0 up to rounding); after one Adam step the KL is far above 1.5e-9.
+    full = train(tmp_path, "full", 1)
+    args = ["train", str(CONFIG), "--iterations", "1", "--run-dir", str(tmp_path / "stopped")]
+    assert main([*args, *TINY, "--set", "rl2.target_kl=1e-9"]) == 0
+    assert metrics(full)[0]["meta_train/updates"] == 4
+    stopped = metrics(tmp_path / "stopped")[0]
+    assert stopped["meta_train/updates"] == 1
+    assert stopped["meta_train/approx_kl"] > 0
+    assert main([*args, *TINY, "--set", "rl2.target_kl=-1"]) == 2
