@@ -124,6 +124,27 @@ if want metaworld; then
     "$MW/metarl" evaluate "$run" --tasks 20 --rollouts 5 --steps 1
     cp "$run/evaluation.json" "$RESULTS/metaworld_ml10_maml.json"
     cp "$run/metrics.jsonl" "$RESULTS/metaworld_ml10_maml_metrics.jsonl"
+    # ML1 reach, push, pick-place at 1 M env steps each (20 iterations of the reduced meta-batch)
+    # against the PPO baseline at 1.008 M (123 updates of 8 x 1024 steps).
+    for skill in reach push pick_place; do
+        run="$RUNS/metaworld_ml1_${skill}_1m" ppo="$RUNS/metaworld_ml1_${skill}_ppo"
+        "$MW/metarl" train "experiments/metaworld_ml1_${skill}_maml.toml" --run-dir "$run" \
+            --iterations 20 --set agent.meta_batch_size=10 --set agent.rollouts=5 --set env.threads=1
+        "$MW/metarl" train experiments/metaworld_ml1_reach_ppo.toml --run-dir "$ppo" \
+            --iterations 123 --set "env.family=MetaWorldML1_${skill}_v3"
+        "$MW/metarl" evaluate "$run" --tasks 20 --rollouts 5 --steps 1 --baseline "$ppo"
+        cp "$run/evaluation.json" "$RESULTS/metaworld_ml1_${skill}_1m_eval.json"
+        cp "$run/metrics.jsonl" "$RESULTS/metaworld_ml1_${skill}_1m_metrics.jsonl"
+    done
+    # ML10 RL², a 15-minute time box, evaluated on 10 train and 20 held-out tasks.
+    run="$RUNS/metaworld_ml10_rl2"
+    timeout -s INT "${ML10_RL2_BUDGET:-900}" "$MW/metarl" train experiments/metaworld_ml10_rl2.toml \
+        --run-dir "$run" --iterations 1000 --set env.threads=1 --set run.checkpoint_every=2 || true
+    "$MW/metarl" evaluate "$run" --split train --tasks 10 --rollouts 2
+    cp "$run/evaluation.json" "$RESULTS/metaworld_ml10_rl2_train.json"
+    "$MW/metarl" evaluate "$run" --tasks 20 --rollouts 2
+    cp "$run/evaluation.json" "$RESULTS/metaworld_ml10_rl2_test.json"
+    cp "$run/metrics.jsonl" "$RESULTS/metaworld_ml10_rl2_metrics.jsonl"
 fi
 
 if want rl2; then
@@ -143,4 +164,21 @@ if want rl2; then
         --maml-result "$RESULTS/rl2_navigation2d_first_run.json" --out "$RESULTS/rl2_navigation2d_1m.json"
     "$BIN/python" experiments/benchmarks/rl2_vs_maml.py --rl2 "$run" \
         --maml-result "$RESULTS/navigation2d_maml.json" --out "$RESULTS/rl2_navigation2d_final.json"
+    # HalfCheetahDir: RL² against MAML-TRPO at 6.4 M env steps each, 3 seeds, PPO at 6.41 M.
+    for s in 0 1 2; do
+        "$BIN/metarl" train experiments/halfcheetah_dir_rl2.toml --iterations 400 --seed "$s" \
+            --run-dir "$RUNS/dir_rl2_s$s" --set env.horizon=100 --set env.threads=1
+        "$BIN/metarl" train experiments/halfcheetah_dir_maml.toml --iterations 40 --seed "$s" \
+            --run-dir "$RUNS/dir_maml_s$s" --set env.horizon=100 --set 'policy.hidden=[64, 64]' \
+            --set trpo.fisher_fraction=1.0 --set env.threads=1
+    done
+    "$BIN/metarl" train experiments/halfcheetah_dir_ppo.toml --iterations 782 --run-dir "$RUNS/dir_ppo" \
+        --set env.horizon=100 --set 'policy.hidden=[64, 64]'
+    for s in 0 1 2; do
+        "$BIN/metarl" evaluate "$RUNS/dir_rl2_s$s"
+        "$BIN/metarl" evaluate "$RUNS/dir_maml_s$s" --steps 3 --tasks 40 --baseline "$RUNS/dir_ppo" \
+            --set 'eval.inner_lr=[0.1, 0.05]' --set 'eval.baseline_lr_grid=[0.01, 0.05, 0.1, 0.2]'
+    done
+    "$BIN/python" experiments/benchmarks/rl2_vs_maml.py --rl2 "$RUNS"/dir_rl2_s{0,1,2} \
+        --maml "$RUNS"/dir_maml_s{0,1,2} --out "$RESULTS/rl2_halfcheetah_dir.json"
 fi
