@@ -17,7 +17,7 @@ fastest backend that can (its ``backend``, or the one named here):
 without ``mujoco.batch`` (MuJoCo 3.x) a family whose own backend is "mujoco_batch" runs on
 "generic_mujoco".
 Each backend reproduces the family's Gymnasium env step for step (``tests/envs/test_batched.py``,
-``tests/envs/test_backends.py``).
+``tests/envs/test_registry.py``).
 """
 
 from __future__ import annotations
