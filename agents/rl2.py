@@ -9,6 +9,7 @@ MAML's "return after k inner steps", each step being one more episode of experie
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -100,25 +101,28 @@ class RL2Trainer:
         the minibatches' statistics and the number of updates taken."""
         settings = self.config.rl2
         n = trials.mask.shape[0]
+
+        def minibatches() -> Iterator[torch.Tensor]:
+            for _ in range(settings.epochs):
+                order = torch.randperm(n, generator=generator)
+                for start in range(0, n, settings.minibatch_trials):
+                    yield order[start : start + settings.minibatch_trials]
+
         parts: dict[str, list[float]] = {}
         updates = 0
-        for _ in range(settings.epochs):
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n, settings.minibatch_trials):
-                index = order[start : start + settings.minibatch_trials]
-                loss, stats = ppo_loss(
-                    self.policy, _select(trials, index), advantages[index], returns[index], settings
-                )
-                for name, value in stats.items():
-                    parts.setdefault(name, []).append(value)
-                if settings.target_kl is not None and stats["approx_kl"] > 1.5 * settings.target_kl:
-                    parts["updates"] = [updates]
-                    return parts
-                self.optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), settings.max_grad_norm)
-                self.optimizer.step()
-                updates += 1
+        for index in minibatches():
+            loss, stats = ppo_loss(
+                self.policy, _select(trials, index), advantages[index], returns[index], settings
+            )
+            for name, value in stats.items():
+                parts.setdefault(name, []).append(value)
+            if settings.target_kl is not None and stats["approx_kl"] > 1.5 * settings.target_kl:
+                break
+            self.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.policy.parameters(), settings.max_grad_norm)
+            self.optimizer.step()
+            updates += 1
         parts["updates"] = [updates]
         return parts
 

@@ -52,13 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
         "writing config, checkpoints, metrics.jsonl and TensorBoard logs to a run directory.",
     )
     train_parser.add_argument("config", nargs="?", type=Path, help="experiment TOML file")
-    train_parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set learner.inner_lr=0.05 (repeatable); "
+    add_set_option(
+        train_parser,
+        "KEY=VALUE",
+        "override a config key, e.g. --set learner.inner_lr=0.05 (repeatable); "
         "unknown keys are errors",
     )
     train_parser.add_argument("--iterations", type=int, help="number of meta-iterations in all")
@@ -94,13 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--baseline", type=Path, metavar="PPO_RUN_DIR", help="RL: pretrained PPO baseline run"
     )
     evaluate_parser.add_argument("--data-dir", type=Path, help="dataset folder (default: config)")
-    evaluate_parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="eval.KEY=VALUE",
-        help="override an [eval] key of the run's config for this evaluation, e.g. --set "
+    add_set_option(
+        evaluate_parser,
+        "eval.KEY=VALUE",
+        "override an [eval] key of the run's config for this evaluation, e.g. --set "
         "'eval.inner_lr=[0.1, 0.05]' (repeatable; recorded in evaluation.json)",
     )
     evaluate_parser.add_argument(
@@ -179,14 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=V1,V2",
         help="a config key and its values (repeatable; every combination is run)",
     )
-    sweep_parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key in every run (repeatable)",
-    )
+    add_set_option(sweep_parser, "KEY=VALUE", "override a config key in every run (repeatable)")
     sweep_parser.add_argument("--iterations", type=int, help="meta-iterations of every run")
     sweep_parser.add_argument(
         "--address", default="local", help="Ray cluster: local (default), auto or ray://HOST:PORT"
@@ -203,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="List the meta-RL task families registered with Gymnasium.",
     )
     return parser
+
+
+def add_set_option(parser: argparse.ArgumentParser, metavar: str, text: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` option, collected in ``args.overrides``."""
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar=metavar, help=text
+    )
 
 
 def cli_overrides(args: argparse.Namespace) -> list[str]:
