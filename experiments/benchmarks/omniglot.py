@@ -28,6 +28,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -50,8 +51,13 @@ def held_out_accuracy(trainer: FewShotTrainer, n_tasks: int) -> np.ndarray:
     return curves[:, -1]
 
 
-def run_config(path: Path, args: argparse.Namespace) -> dict[str, Any]:
-    """Train one config for the budget, checking test accuracy as it goes; then evaluate."""
+def run_config(
+    path: Path, args: argparse.Namespace, on_check: Callable[[list[dict[str, float]]], None]
+) -> dict[str, Any]:
+    """Train one config for the budget, checking test accuracy as it goes; then evaluate.
+
+    ``on_check`` receives the checks so far after each one (to save partial curves).
+    """
     overrides = [f"data.data_dir={json.dumps(str(args.data_dir))}"]
     kind, config = resolve_config(read_toml(path), overrides)
     if config.kind != "fewshot" or config.data.dataset != "omniglot":
@@ -73,6 +79,7 @@ def run_config(path: Path, args: argparse.Namespace) -> dict[str, Any]:
             checks.append({"train_s": train_seconds, "iteration": iterations, "accuracy": accuracy})
             if time_to_target is None and accuracy >= args.target:
                 time_to_target = train_seconds
+            on_check(checks)
     mean, ci95 = mean_ci95(held_out_accuracy(trainer, args.final_tasks))
     if time_to_target is None and mean >= args.target:
         time_to_target = train_seconds
@@ -110,7 +117,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--target", type=float, default=0.95, help="accuracy for time_to_95_s")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--out", type=Path, help="write the JSON here (partial curves after every check)")
     return parser.parse_args(argv)
 
 
@@ -127,9 +134,22 @@ def main(argv: list[str] | None = None) -> None:
         "torch": torch.__version__,
         "runs": [],
     }
+
+    def save() -> None:
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+
     for path in args.configs:
-        row = run_config(path, args)
+
+        def save_partial(checks: list[dict[str, float]], path: Path = path) -> None:
+            result["in_progress"] = {"config": str(path), "checks": checks}
+            save()
+
+        row = run_config(path, args, save_partial)
+        result.pop("in_progress", None)
         result["runs"].append(row)
+        save()
         if not args.json:
             reached = row["time_to_95_s"]
             print(
@@ -139,9 +159,6 @@ def main(argv: list[str] | None = None) -> None:
             )
     if args.json:
         print(json.dumps(result, indent=2))
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":
