@@ -27,8 +27,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -117,7 +117,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--target", type=float, default=0.95, help="accuracy for time_to_95_s")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--out", type=Path, help="write the JSON here (partial curves after every check)")
+    parser.add_argument("--out", type=Path, help="write the JSON here (and partial curves)")
     return parser.parse_args(argv)
 
 

@@ -7,10 +7,14 @@ The policy is the MAML paper's 2x100 by default; ``--reference`` uses pytorch-ma
 ``halfcheetah-vel.yaml`` (2x64 tanh, same batch, second order, full curvature, 10 CG iterations).
 ``--fisher-ab`` times, interleaved on one sampled meta-batch, the TRPO direction (meta-gradient +
 conjugate gradient) with the Gauss-Newton and the double-backward KL Hessian products, and reports
-how far apart the two directions are.
+how far apart the two directions are. ``--floor`` counts the floating-point operations of the TRPO
+direction (``torch.utils.flop_counter``: matrix products only) and divides them by the rate this
+machine multiplies matrices at — the policy's own layer shapes batched over tasks, and a large
+square product as the peak — to give the direction's arithmetic floor beside its measured time.
 
     python experiments/benchmarks/rl_speed.py --json [--reference] [--set trpo.fisher_fraction=0.2]
-    python experiments/benchmarks/rl_speed.py --json --reference --fisher-ab
+    python experiments/benchmarks/rl_speed.py --json --reference --fisher-ab 3
+    python experiments/benchmarks/rl_speed.py --reference --floor 3
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from metarl.agents.config import RLExperiment
 from metarl.agents.losses import SurrogateQuery
@@ -74,17 +79,22 @@ def measure(overrides: list[str], iterations: int) -> dict:
     }
 
 
-def fisher_ab(overrides: list[str], repeats: int) -> dict:
-    """Seconds of the TRPO direction with each KL Hessian product, interleaved on one meta-batch."""
-    config, trainer = build(overrides)
-    learner = trainer.learner
-    assert isinstance(learner, MAMLRL) and learner.outer == "trpo"
+def sample_meta_batch(config: RLExperiment, trainer: MetaRLTrainer) -> tuple[list, object]:
+    """The support and query episodes of meta-iteration 0 (sampled, adapted as in training)."""
+    assert isinstance(trainer.learner, MAMLRL) and trainer.learner.outer == "trpo"
     rng = iteration_rng(0, 0)
     tasks = trainer.tasks.sample(config.agent.meta_batch_size, rng)
     simulator = make_simulator(config, tasks, config.agent.rollouts, seed=int(rng.integers(2**31)))
     sampler = RolloutSampler(simulator, len(tasks), config.env.horizon, config.policy.action_scale)
     result = trainer.adaptation.run(sampler, trainer.params, config.agent.inner_steps, rng)
-    support, query = result.episodes[:-1], result.episodes[-1]
+    return result.episodes[:-1], result.episodes[-1]
+
+
+def fisher_ab(overrides: list[str], repeats: int) -> dict:
+    """Seconds of the TRPO direction with each KL Hessian product, interleaved on one meta-batch."""
+    config, trainer = build(overrides)
+    learner = trainer.learner
+    support, query = sample_meta_batch(config, trainer)
     seconds: dict[str, list[float]] = {product: [] for product in PRODUCTS}
     directions = {}
     for _ in range(repeats + 1):  # the first round warms up
@@ -108,6 +118,66 @@ def fisher_ab(overrides: list[str], repeats: int) -> dict:
         "direction_relative_difference": float((fast - reference).norm() / reference.norm()),
         **_setting(config),
     }
+
+
+def arithmetic_floor(overrides: list[str], repeats: int) -> dict:
+    """The TRPO direction's matrix-product FLOPs, its measured seconds (median of ``repeats``
+    after a warm-up) and the seconds those FLOPs take at this machine's matrix-product rates."""
+    config, trainer = build(overrides)
+    learner = trainer.learner
+    support, query = sample_meta_batch(config, trainer)
+    with FlopCounterMode(display=False) as counter:
+        trpo_direction(learner, support, query)
+    flops = counter.get_total_flops()
+    seconds = []
+    for _ in range(repeats + 1):  # the first round warms up
+        started = time.perf_counter()
+        trpo_direction(learner, support, query)
+        seconds.append(time.perf_counter() - started)
+    direction_s = float(np.median(seconds[1:]))
+    samples = query.mask.numel() // query.mask.shape[0]
+    rates = {
+        "policy_layers": policy_layer_rate(learner.params, config.agent.meta_batch_size, samples),
+        "square_2048": matmul_rate(torch.randn(2048, 2048), torch.randn(2048, 2048)),
+    }
+    return {
+        "family": config.env.family,
+        "tasks": config.agent.meta_batch_size,
+        "rollouts": config.agent.rollouts,
+        "horizon": config.env.horizon,
+        "fisher_fraction": config.trpo.fisher_fraction,
+        "repeats": repeats,
+        "direction_gflop": flops / 1e9,
+        "direction_s": direction_s,
+        "direction_s_all": seconds[1:],
+        "achieved_gflop_per_s": flops / 1e9 / direction_s,
+        "matmul_gflop_per_s": {name: rate / 1e9 for name, rate in rates.items()},
+        "floor_s": {name: flops / rate for name, rate in rates.items()},
+        **_setting(config),
+    }
+
+
+def policy_layer_rate(params: dict[str, torch.Tensor], tasks: int, samples: int) -> float:
+    """FLOP/s of the policy's layers as batched products: ``[tasks, samples, in] @ [tasks, in,
+    out]`` for every weight matrix, weighted by their FLOPs (the shapes the vmapped tasks run)."""
+    flops, seconds = 0.0, 0.0
+    for weight in (value for value in params.values() if value.dim() == 2):
+        width_out, width_in = weight.shape
+        inputs = torch.randn(tasks, samples, width_in)
+        rate = matmul_rate(inputs, torch.randn(tasks, width_in, width_out))
+        layer_flops = 2.0 * tasks * samples * width_in * width_out
+        flops, seconds = flops + layer_flops, seconds + layer_flops / rate
+    return flops / seconds
+
+
+def matmul_rate(a: torch.Tensor, b: torch.Tensor, seconds: float = 1.0) -> float:
+    """FLOP/s of ``a @ b`` repeated for about ``seconds`` (after one warm-up product)."""
+    flops = 2.0 * a.shape[-1] * torch.matmul(a, b).numel()
+    repeats, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        torch.matmul(a, b)
+        repeats += 1
+    return flops * repeats / (time.perf_counter() - started)
 
 
 def trpo_direction(learner: MAMLRL, support: list, query) -> torch.Tensor:
@@ -144,18 +214,23 @@ def main() -> None:
     parser.add_argument(
         "--fisher-ab", type=int, default=0, metavar="N", help="A/B the KL products, N rounds"
     )
+    parser.add_argument(
+        "--floor", type=int, default=0, metavar="N", help="direction vs arithmetic floor, N rounds"
+    )
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
     overrides = (REFERENCE if args.reference else []) + args.set
     if args.fisher_ab:
         result = fisher_ab(overrides, args.fisher_ab)
+    elif args.floor:
+        result = arithmetic_floor(overrides, args.floor)
     else:
         result = measure(overrides, args.iterations)
     text = json.dumps(result, indent=2)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text + "\n")
-    if args.json or args.fisher_ab:
+    if args.json or args.fisher_ab or args.floor:
         print(text)
     else:
         print(
