@@ -31,7 +31,9 @@ class EnvConfig:
         task_seed: seeds the train/test task sets (the same for every run seed).
         train_tasks: size of the training task set (default: the family's).
         test_tasks: size of the held-out test task set (default: the family's).
-        threads: simulator threads (default: the simulator's choice).
+        threads: simulator threads (default: the simulator's choice; 1 per worker with workers).
+        workers: processes that step shards of the envs (1: in this process). Several cores
+            help envs whose ``step`` is Python: the "gym" and "generic_mujoco" backends.
         plugins: modules or ``.py`` files that register task families of your own, looked up in
             the config's folder, then the working directory (see ``docs/envs.md``).
     """
@@ -42,10 +44,11 @@ class EnvConfig:
     train_tasks: int | None = None
     test_tasks: int | None = None
     threads: int | None = None
+    workers: int = 1
     plugins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        require_at_least(self, 1, "horizon", "train_tasks", "test_tasks", "threads")
+        require_at_least(self, 1, "horizon", "train_tasks", "test_tasks", "threads", "workers")
         require_at_least(self, 0, "task_seed")
 
 
@@ -210,6 +213,11 @@ class RLExperiment:
             raise ConfigError(
                 "sampler.backend = 'ray' samples for maml, fomaml and reptile; "
                 f"{self.agent.algorithm} samples in-process (use backend = 'local')"
+            )
+        if self.sampler.backend == "ray" and self.env.workers > 1:
+            raise ConfigError(
+                "env.workers shards the local simulator; with sampler.backend = 'ray' the "
+                "actors are the processes (sampler.workers)"
             )
         if self.agent.inner_rule == "learned" and (
             self.eval.inner_lr or self.eval.baseline_lr_grid

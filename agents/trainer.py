@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 def make_simulator(
     config: RLExperiment, tasks: list[Task], envs_per_task: int, seed: int
 ) -> Simulator:
-    """A batched simulator for ``tasks`` with the config's family, horizon and threads."""
+    """A batched simulator for ``tasks`` with the config's family, horizon, threads and
+    workers."""
     return BatchedSimulator(
         config.env.family,
         tasks,
@@ -39,6 +40,7 @@ def make_simulator(
         seed=seed,
         horizon=config.env.horizon,
         n_threads=config.env.threads,
+        workers=config.env.workers,
     )
 
 

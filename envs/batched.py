@@ -15,12 +15,16 @@ fastest backend that can (its ``backend``, or the one named here):
 
 "auto" (a user family's default) picks "generic_mujoco" for a ``MujocoEnv`` and "gym" otherwise;
 without ``mujoco.batch`` (MuJoCo 3.x) a family whose own backend is "mujoco_batch" runs on
-"generic_mujoco".
+"generic_mujoco". With ``workers > 1`` the envs are split into that many shards, each run on the
+backend in a worker process (:class:`~metarl.envs.worker_shards.ShardedBackend`): the way to use
+several cores for envs whose ``step`` is Python.
 Each backend reproduces the family's Gymnasium env step for step (``tests/envs/test_batched.py``,
 ``tests/envs/test_registry.py``).
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
@@ -32,9 +36,10 @@ from metarl.envs.gym_backend import GymEnvBatch
 from metarl.envs.mujoco_batch import MujocoBatch, has_mujoco_batch
 from metarl.envs.navigation import NavigationBatch
 from metarl.envs.tasks import Task
+from metarl.envs.worker_shards import ShardedBackend
 from metarl.errors import TaskError
 
-Backend = NavigationBatch | MujocoBatch | GenericMujocoBatch | GymEnvBatch
+Backend = NavigationBatch | MujocoBatch | GenericMujocoBatch | GymEnvBatch | ShardedBackend
 
 
 def choose_backend(family: Family, requested: str | None = None) -> str:
@@ -52,6 +57,17 @@ def choose_backend(family: Family, requested: str | None = None) -> str:
     if requested is None and name == "mujoco_batch" and not has_mujoco_batch():
         name = "generic_mujoco"
     return name
+
+
+def make_backend(name: str, env_class: type, n_threads: int, tasks: list[Task]) -> Backend:
+    """The backend ``name`` running one env of ``env_class`` per entry of ``tasks``."""
+    if name == "navigation":
+        return NavigationBatch(tasks)
+    if name == "mujoco_batch":
+        return MujocoBatch(env_class, tasks, n_threads)
+    if name == "generic_mujoco":
+        return GenericMujocoBatch(env_class, tasks, n_threads)
+    return GymEnvBatch(env_class, tasks)
 
 
 class BatchedSimulator:
@@ -81,8 +97,10 @@ class BatchedSimulator:
         seed: seeds the first ``reset()`` without a seed.
         horizon: episode length limit; the family's registered ``max_episode_steps`` if None.
         n_threads: threads that step the MuJoCo envs (MuJoCo's, or the pool that runs the
-            envs' own ``step`` on the generic backend); all cores if None (or 0).
+            envs' own ``step`` on the generic backend); all cores if None (or 0), 1 per worker
+            if None with ``workers > 1``.
         backend: the backend to use (see the module docstring); the family's choice if None.
+        workers: processes that step shards of the envs; 1 steps them in this process.
     """
 
     def __init__(
@@ -94,12 +112,15 @@ class BatchedSimulator:
         horizon: int | None = None,
         n_threads: int | None = None,
         backend: str | None = None,
+        workers: int = 1,
     ) -> None:
         spec = get_family(family)
         if not tasks:
             raise TaskError("a batched simulator needs at least one task")
         if envs_per_task < 1:
             raise TaskError(f"envs_per_task must be at least 1, got {envs_per_task}")
+        if workers < 1:
+            raise TaskError(f"workers must be at least 1, got {workers}")
         for task in tasks:
             validate_task(task, family)
         self.horizon = spec.max_episode_steps if horizon is None else horizon
@@ -110,14 +131,11 @@ class BatchedSimulator:
         self.backend = choose_backend(spec, backend)
         env_class = spec.env_class()
         check_task_protocol(env_class)
-        if self.backend == "navigation":
-            self._envs: Backend = NavigationBatch(env_tasks)
-        elif self.backend == "mujoco_batch":
-            self._envs = MujocoBatch(env_class, env_tasks, n_threads or 0)
-        elif self.backend == "generic_mujoco":
-            self._envs = GenericMujocoBatch(env_class, env_tasks, n_threads or 0)
+        if workers > 1:
+            build = functools.partial(make_backend, self.backend, env_class, n_threads or 1)
+            self._envs: Backend = ShardedBackend(build, env_tasks, workers)
         else:
-            self._envs = GymEnvBatch(env_class, env_tasks)
+            self._envs = make_backend(self.backend, env_class, n_threads or 0, env_tasks)
         self.observation_dim: int = self._envs.observation_dim
         self.action_low: np.ndarray = self._envs.action_low
         self.action_high: np.ndarray = self._envs.action_high

@@ -16,7 +16,9 @@ With ``--backends``, each family's simulator rate with the policy is also measur
 backend that can run it (``mujoco_batch``: the shipped robots' vectorized port; ``generic_mujoco``:
 light copies of one env, each running its own ``step`` on a thread pool, or one threaded
 ``mujoco.batch`` call and the family's vectorized hook; ``gym``: plain Gymnasium envs on a thread
-pool), as for a user family; ``--plugins FILE.py`` imports user families first (e.g. the
+pool), as for a user family; with ``--workers N`` also the ``generic_mujoco`` and ``gym`` backends
+with their envs split into N shards, each stepped by a worker process (``env.workers``, threads
+divided among them); ``--plugins FILE.py`` imports user families first (e.g. the
 ReacherGoal example, ``experiments/plugins/reacher_goal.py``). ``--ceiling-steps 0`` skips the
 ceiling, for families whose env is not one MuJoCo model (Meta-World's, in ``.venv-metaworld``).
 
@@ -127,6 +129,17 @@ def backend_rates(
         )
         policy = mlp_policy(sim.observation_dim, sim.action_low, sim.action_high, seed=0)
         rates[f"{backend}_policy_steps_per_s"] = simulator_rate(sim, policy, args.steps)
+        if args.workers > 1 and backend != "mujoco_batch":
+            sim = BatchedSimulator(
+                family,
+                tasks,
+                args.envs_per_task,
+                n_threads=max(1, threads // args.workers),
+                backend=backend,
+                workers=args.workers,
+            )
+            rate = simulator_rate(sim, policy, args.steps)
+            rates[f"{backend}_workers_policy_steps_per_s"] = rate
     return rates
 
 
@@ -208,6 +221,7 @@ def measure(family: str, args: argparse.Namespace) -> dict[str, float | int]:
         "ceiling_steps": args.ceiling_steps,
         "sync_steps": args.sync_steps,
         "threads": threads,
+        "workers": args.workers,
         "repeats": args.repeats,
         "random_steps_per_s": simulator_rate(
             sim, random_policy(low, high, sim.num_envs, 0), args.steps
@@ -233,6 +247,9 @@ def measure(family: str, args: argparse.Namespace) -> dict[str, float | int]:
     if args.backends:
         generic = result["generic_mujoco_policy_steps_per_s"]
         result["generic_over_sync"] = generic / result["sync_vector_steps_per_s"]
+        if args.workers > 1:
+            sharded = result["generic_mujoco_workers_policy_steps_per_s"]
+            result["generic_workers_over_sync"] = sharded / result["sync_vector_steps_per_s"]
         if args.ceiling_steps:
             result["generic_over_ceiling"] = generic / result["ceiling_steps_per_s"]
     result["policy_over_sync"] = result["policy_steps_per_s"] / result["sync_vector_steps_per_s"]
@@ -253,6 +270,9 @@ def main() -> None:
         "--repeats", type=int, default=1, help="rounds of SyncVectorEnv and backends (median)"
     )
     parser.add_argument("--threads", type=int, default=0, help="MuJoCo threads (0: all cores)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="with --backends: also in N worker processes"
+    )
     parser.add_argument("--torch-threads", type=int, default=1, help="torch threads (1)")
     parser.add_argument("--backends", action="store_true", help="also each simulator backend")
     parser.add_argument("--plugins", nargs="*", default=[], help="plugin files to import first")
