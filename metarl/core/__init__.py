@@ -19,9 +19,11 @@ from metarl.core.outer import (
     ALGORITHMS,
     MetaOptimizer,
     QueryFn,
+    backward_task_by_task,
     meta_objective,
     multi_step_weights,
     reptile_direction,
+    task_objective,
 )
 from metarl.core.params import (
     STATE_PREFIX,
@@ -47,6 +49,7 @@ __all__ = [
     "QueryFn",
     "TaskLoss",
     "adam_update",
+    "backward_task_by_task",
     "make_functional",
     "map_tasks",
     "meta_objective",
@@ -55,6 +58,7 @@ __all__ = [
     "multi_step_weights",
     "preprocess_gradient",
     "reptile_direction",
+    "task_objective",
     "tree_index",
     "tree_stack",
 ]

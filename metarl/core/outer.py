@@ -21,7 +21,7 @@ from torch import Tensor
 
 from metarl.core.batching import map_tasks
 from metarl.core.inner_loop import InnerLoop, PerStep, TaskLoss
-from metarl.core.params import Params
+from metarl.core.params import Params, leading_size, tree_index, tree_stack
 from metarl.errors import ConfigError
 
 Algorithm = Literal["maml", "fomaml", "reptile"]
@@ -29,6 +29,38 @@ ALGORITHMS: tuple[str, ...] = ("maml", "fomaml", "reptile")
 
 QueryFn = Callable[[Params, Any], tuple[Tensor, dict[str, Tensor]]]
 """``query_fn(adapted_params, query_data) -> (loss, metrics)`` for one task."""
+
+
+def task_objective(
+    params: Params,
+    inner: InnerLoop,
+    support_loss: TaskLoss,
+    query_fn: QueryFn,
+    support: Any,
+    query: Any,
+    step_weights: Tensor | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """One task's query loss and metrics after adapting ``params`` on its support data.
+
+    The loss stays differentiable in ``params`` (and in learned inner step sizes), through the
+    inner loop unless it is first-order. With ``step_weights`` (one per inner step) the loss is
+    MAML++'s multi-step loss ``Σ_k w_k L_query(θ_k)`` over the parameters after each step k =
+    1..K; metrics are always those after the last step. The query sees per-step tensors at the
+    entry of the number of updates made (:meth:`InnerLoop.at_step`).
+    """
+    steps = inner.config.steps
+    if step_weights is None:
+        adapted = inner.adapt(params, support_loss, support)
+        return query_fn(inner.at_step(adapted, steps), query)
+    if step_weights.shape != (steps,):
+        raise ValueError(f"need {steps} step weights, got {step_weights.shape}")
+    total, adapted = 0.0, params
+    for k in range(steps):
+        data = support[k] if isinstance(support, PerStep) else support
+        adapted = inner.step(adapted, support_loss, data, k)
+        loss, metrics = query_fn(inner.at_step(adapted, k + 1), query)
+        total = total + step_weights[k] * loss
+    return total, metrics
 
 
 def meta_objective(
@@ -41,32 +73,48 @@ def meta_objective(
     vectorize: bool = True,
     step_weights: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Per-task query losses and metrics after adapting ``params`` on each task's support data.
-
-    The losses stay differentiable in ``params`` (and in learned inner step sizes), through the
-    inner loop unless it is first-order. With ``step_weights`` (one per inner step) the loss is
-    MAML++'s multi-step loss ``Σ_k w_k L_query(θ_k)`` over the parameters after each step k =
-    1..K; metrics are always those after the last step. The query sees per-step tensors at the
-    entry of the number of updates made (:meth:`InnerLoop.at_step`). Returns
-    ``(losses [n_tasks], metrics {name: [n_tasks]})``.
-    """
+    """:func:`task_objective` of every task of a meta-batch: ``(losses [n_tasks], metrics
+    {name: [n_tasks]})``, differentiable in ``params``."""
 
     def one_task(shared: Params, task_support: Any, task_query: Any) -> Any:
-        steps = inner.config.steps
-        if step_weights is None:
-            adapted = inner.adapt(shared, support_loss, task_support)
-            return query_fn(inner.at_step(adapted, steps), task_query)
-        if step_weights.shape != (steps,):
-            raise ValueError(f"need {steps} step weights, got {step_weights.shape}")
-        total, adapted = 0.0, shared
-        for k in range(steps):
-            data = task_support[k] if isinstance(task_support, PerStep) else task_support
-            adapted = inner.step(adapted, support_loss, data, k)
-            loss, metrics = query_fn(inner.at_step(adapted, k + 1), task_query)
-            total = total + step_weights[k] * loss
-        return total, metrics
+        return task_objective(
+            shared, inner, support_loss, query_fn, task_support, task_query, step_weights
+        )
 
     return map_tasks(one_task, (params, support, query), (False, True, True), vectorize)
+
+
+def backward_task_by_task(
+    params: Params,
+    inner: InnerLoop,
+    support_loss: TaskLoss,
+    query_fn: QueryFn,
+    support: Any,
+    query: Any,
+    step_weights: Tensor | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Accumulate the gradient of the mean of :func:`meta_objective`'s losses one task at a time.
+
+    Each task's loss is backpropagated before the next task's graph is built, so the memory in
+    use is one task's graph, not the meta-batch's (on CPU, 1.9x faster for the Omniglot conv
+    net: the working set stays in cache; ``docs/bench_fewshot.md``). The gradient equals that of
+    ``losses.mean()`` up to float summation order. Returns the detached losses and metrics.
+    """
+    n_tasks = leading_size([support, query])
+    outputs = []
+    for task in range(n_tasks):
+        loss, metrics = task_objective(
+            params,
+            inner,
+            support_loss,
+            query_fn,
+            tree_index(support, task),
+            tree_index(query, task),
+            step_weights,
+        )
+        (loss / n_tasks).backward()
+        outputs.append((loss.detach(), {name: value.detach() for name, value in metrics.items()}))
+    return tree_stack(outputs)
 
 
 def multi_step_weights(steps: int, progress: float, min_weight: float = 0.03) -> Tensor:
@@ -154,18 +202,15 @@ class MetaOptimizer:
                 )
                 for name, delta in reptile_direction(self.params, adapted).items():
                     self.params[name].grad = -delta
-        else:
+        elif self.vectorize:
             losses, metrics = meta_objective(
-                self.params,
-                self.inner,
-                support_loss,
-                query_fn,
-                support,
-                query,
-                self.vectorize,
-                step_weights,
+                self.params, self.inner, support_loss, query_fn, support, query, True, step_weights
             )
             losses.mean().backward()
+        else:
+            losses, metrics = backward_task_by_task(
+                self.params, self.inner, support_loss, query_fn, support, query, step_weights
+            )
         self.optimizer.step()
         summary = {"loss": losses.mean().item()}
         summary.update({name: value.float().mean().item() for name, value in metrics.items()})

@@ -9,6 +9,7 @@ from metarl.core import (
     InnerLoopConfig,
     MetaOptimizer,
     PerStep,
+    backward_task_by_task,
     meta_objective,
     module_params,
 )
@@ -123,6 +124,29 @@ def test_vmapped_and_sequential_meta_batches_agree(losses_for):
         a_slow = inner.adapt_tasks(params, support_loss, support, vectorize=False)
         for name in params:
             torch.testing.assert_close(a_fast[name], a_slow[name])
+
+
+def test_task_by_task_backward_accumulates_the_mean_losses_gradient(losses_for):
+    model = tiny_model()
+    params = module_params(model)
+    support, query = make_task_batch(n_tasks=4)
+    support_loss, query_fn = losses_for(model)
+    inner = InnerLoop(params, InnerLoopConfig(steps=2, lr=0.1, step_size="per_step"))
+    weights = torch.tensor([0.4, 0.6])
+    trained = [*params.values(), *inner.parameters()]
+    losses, metrics = meta_objective(
+        params, inner, support_loss, query_fn, support, query, False, weights
+    )
+    want = torch.autograd.grad(losses.mean(), trained)
+    got_losses, got_metrics = backward_task_by_task(
+        params, inner, support_loss, query_fn, support, query, weights
+    )
+    torch.testing.assert_close(got_losses, losses.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(got_metrics["mse"], metrics["mse"], rtol=0, atol=0)
+    assert not got_losses.requires_grad
+    for tensor, expected in zip(trained, want, strict=True):
+        torch.testing.assert_close(tensor.grad, expected, rtol=1e-12, atol=1e-14)
+    assert any(expected.abs().max() > 0 for expected in want[len(params) :])  # the rates learn
 
 
 def test_reptile_on_quadratic_matches_closed_form():
