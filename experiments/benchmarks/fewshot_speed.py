@@ -9,6 +9,12 @@ steps and step size, meta-batch and Adam outer optimizer come from the MAML conf
 agree, so the timings compare like with like. Iterations run round-robin (one of each method in
 turn) so that load on a shared machine affects all three alike.
 
+With ``--floor`` the Omniglot problem also reports an arithmetic floor: the FLOPs of one task's
+meta-gradient (``torch.utils.flop_counter``: convolutions and matrix products) divided by the
+rate at which this CPU runs the net's convolutions alone (each conv layer's forward and backward
+at the shapes the task's support and query batches give it), i.e. the tasks/s the method would
+reach if nothing but its convolutions took time, at their own best speed.
+
 With ``--cpu-options`` the Omniglot problem also times two CPU options for the task loop
 (issue #14's speed part), checked against ``higher`` the same way but kept only if faster and
 equal: "channels_last" (images, so activations, in channels-last memory format) and "compiled"
@@ -37,6 +43,7 @@ import higher
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from metarl.config import read_toml
 from metarl.core import tree_index
@@ -124,10 +131,8 @@ class CompiledTaskLoop:
         optimizer = self.learner.outer.optimizer
         optimizer.zero_grad(set_to_none=True)
         n_tasks = episodes.support_x.shape[0]
-        losses = [
-            self.task_loss(self.learner.params, tree_index(episodes, t)) for t in range(n_tasks)
-        ]
-        torch.stack(losses).mean().backward()
+        for t in range(n_tasks):  # one task's graph at a time, as the core's task loop
+            (self.task_loss(self.learner.params, tree_index(episodes, t)) / n_tasks).backward()
         optimizer.step()
 
 
@@ -195,6 +200,43 @@ def gradient_mismatch(model: nn.Module, reference: nn.Module) -> float:
     )
 
 
+def conv_floor(model: nn.Module, episodes: Episode, method: Any) -> dict[str, float]:
+    """FLOPs per task of ``method``'s meta-step and the tasks/s its convolutions alone allow."""
+    shapes: list[torch.Size] = []
+    hooks = [
+        module.register_forward_pre_hook(lambda _, inputs: shapes.append(inputs[0].shape))
+        for module in model.modules()
+        if isinstance(module, nn.Conv2d)
+    ]
+    with torch.no_grad():
+        model(episodes.support_x[0]), model(episodes.query_x[0])
+    for hook in hooks:
+        hook.remove()
+    convs = [module for module in model.modules() if isinstance(module, nn.Conv2d)]
+    flops, seconds = 0.0, 0.0
+    for position, shape in enumerate(shapes):
+        conv = copy.deepcopy(convs[position % len(convs)])
+        inputs = torch.randn(shape, requires_grad=position % len(convs) > 0)
+        with FlopCounterMode(display=False) as counter:
+            conv(inputs).sum().backward()
+        started, repeats = time.perf_counter(), 0
+        while time.perf_counter() - started < 0.5:
+            conv(inputs).sum().backward()
+            repeats += 1
+        flops += counter.get_total_flops()
+        seconds += (time.perf_counter() - started) / repeats
+    with FlopCounterMode(display=False) as counter:
+        method.meta_step(episodes)
+    n_tasks = episodes.support_x.shape[0]
+    task_flops = counter.get_total_flops() / n_tasks
+    rate = flops / seconds
+    return {
+        "gflop_per_task": task_flops / 1e9,
+        "conv_gflop_per_s": rate / 1e9,
+        "floor_tasks_per_s": rate / task_flops,
+    }
+
+
 def timed(step: Callable[[Episode], Any], batch: Episode) -> float:
     started = time.perf_counter()
     step(batch)
@@ -208,6 +250,7 @@ def benchmark(
     warmup: int,
     iterations: int,
     cpu_options: bool = False,
+    floor: bool = False,
 ) -> dict[str, Any]:
     """Tasks per second of each method on one problem, after checking their meta-gradients.
 
@@ -231,6 +274,11 @@ def benchmark(
                 raise AssertionError(f"{problem}: meta-gradients disagree with higher: {mismatch}")
     tasks = config.learner.meta_batch_size * iterations
     rate = {name: tasks / sum(seconds[name][warmup:]) for name in names}
+    extra = {}
+    if floor:
+        model = methods["sequential"].model
+        extra["floor"] = conv_floor(model, batches[0], methods["sequential"])
+        extra["floor"]["floor_over_higher"] = extra["floor"]["floor_tasks_per_s"] / rate["higher"]
     return {
         "config": CONFIGS[problem],
         "episodes": episodes,
@@ -245,6 +293,7 @@ def benchmark(
         "vmapped_over_sequential": rate["vmapped"] / rate["sequential"],
         "first_iteration_s": {name: seconds[name][0] for name in names},
         "meta_gradient_mismatch": mismatch,
+        **extra,
     }
 
 
@@ -259,6 +308,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument(
         "--cpu-options", action="store_true", help="omniglot: also channels-last and compiled"
+    )
+    parser.add_argument(
+        "--floor", action="store_true", help="omniglot: also the convolutions' arithmetic floor"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
@@ -292,6 +344,7 @@ def main(argv: list[str] | None = None) -> None:
             args.warmup,
             iterations,
             args.cpu_options and problem == "omniglot",
+            args.floor and problem == "omniglot",
         )
         if not args.json:
             print_problem(problem, result["problems"][problem])
