@@ -49,6 +49,7 @@ import gymnasium
 import mujoco
 import numpy as np
 import torch
+from gymnasium.envs.mujoco.mujoco_env import MujocoEnv
 from mujoco import rollout
 from torch import nn
 
@@ -121,9 +122,12 @@ def backend_rates(
 ) -> dict[str, float]:
     """Policy-in-the-loop rate of ``family`` on every backend that can run it."""
     rates = {}
+    spec = get_family(family)
     for backend in ("mujoco_batch", "generic_mujoco", "gym"):
-        if backend == "mujoco_batch" and get_family(family).backend != backend:
+        if backend == "mujoco_batch" and spec.backend != backend:
             continue  # the vectorized port knows the shipped robots only
+        if backend == "generic_mujoco" and not issubclass(spec.env_class(), MujocoEnv):
+            continue  # light copies of one MujocoEnv: not Meta-World's wrapper
         sim = BatchedSimulator(
             family, tasks, args.envs_per_task, n_threads=threads, backend=backend
         )
@@ -245,12 +249,15 @@ def measure(family: str, args: argparse.Namespace) -> dict[str, float | int]:
         result["random_over_ceiling"] = result["random_steps_per_s"] / result["ceiling_steps_per_s"]
         result["policy_over_ceiling"] = result["policy_steps_per_s"] / result["ceiling_steps_per_s"]
     if args.backends:
-        generic = result["generic_mujoco_policy_steps_per_s"]
-        result["generic_over_sync"] = generic / result["sync_vector_steps_per_s"]
-        if args.workers > 1:
-            sharded = result["generic_mujoco_workers_policy_steps_per_s"]
-            result["generic_workers_over_sync"] = sharded / result["sync_vector_steps_per_s"]
-        if args.ceiling_steps:
+        sync = result["sync_vector_steps_per_s"]
+        for backend in ("generic_mujoco", "gym"):
+            if f"{backend}_policy_steps_per_s" in result:
+                result[f"{backend}_over_sync"] = result[f"{backend}_policy_steps_per_s"] / sync
+            if f"{backend}_workers_policy_steps_per_s" in result:
+                sharded = result[f"{backend}_workers_policy_steps_per_s"]
+                result[f"{backend}_workers_over_sync"] = sharded / sync
+        if args.ceiling_steps and "generic_mujoco_policy_steps_per_s" in result:
+            generic = result["generic_mujoco_policy_steps_per_s"]
             result["generic_over_ceiling"] = generic / result["ceiling_steps_per_s"]
     result["policy_over_sync"] = result["policy_steps_per_s"] / result["sync_vector_steps_per_s"]
     return {name: round(value, 3) for name, value in result.items()}
