@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
+from torch import Tensor
 from tqdm import tqdm
 
 from metarl.agents.adaptation import Adaptation
@@ -51,11 +52,17 @@ def adaptation_chunks(
 
 
 def evaluation_adaptation(
-    config: RLExperiment, policy: GaussianMLPPolicy, inner_lr: Sequence[float] | None = None
+    config: RLExperiment,
+    policy: GaussianMLPPolicy,
+    inner_lr: Sequence[float] | None = None,
+    inner_state: dict[str, Tensor] | None = None,
 ) -> Adaptation:
     """The config's adaptation whose step ``k`` takes step size ``inner_lr[k]`` (default:
-    ``config.eval.inner_lr``; empty: ``config.agent.inner_lr``)."""
+    ``config.eval.inner_lr``; empty: ``config.agent.inner_lr``), with the meta-trained state of
+    its inner loop (a learned update rule's weights) when ``inner_state`` is given."""
     adaptation = build_adaptation(config, policy)
+    if inner_state is not None:
+        adaptation.inner.load_state_dict(inner_state)
     schedule = config.eval.inner_lr if inner_lr is None else inner_lr
     adaptation.inner = scheduled(adaptation.inner, schedule)
     return adaptation
@@ -83,11 +90,12 @@ def adaptation_curves(
     seed: int,
     label: str = "evaluate",
     inner_lr: Sequence[float] | None = None,
+    inner_state: dict[str, Tensor] | None = None,
 ) -> AdaptationCurves:
     """Mean episode return (and success rate) of each task after 0..``steps`` inner steps,
     adapted by :func:`evaluation_adaptation` on :func:`adaptation_chunks`. A task whose rollouts
     turn non-finite (a diverged adaptation) has NaN from that step on: it counts as diverged."""
-    adaptation = evaluation_adaptation(config, policy, inner_lr)
+    adaptation = evaluation_adaptation(config, policy, inner_lr, inner_state)
     params = module_params(policy)
     returns, success = [], []
     with tqdm(total=len(tasks), desc=label, unit="task", dynamic_ncols=True) as bar:

@@ -111,10 +111,13 @@ def evaluate(
     started = time.perf_counter()
 
     def curve(
-        policy: GaussianMLPPolicy, label: str, inner_lr: list[float] | None = None
+        policy: GaussianMLPPolicy,
+        label: str,
+        inner_lr: list[float] | None = None,
+        inner_state: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         per_task = adaptation_curves(
-            config, policy, tasks, steps, rollouts, config.eval.seed, label, inner_lr
+            config, policy, tasks, steps, rollouts, config.eval.seed, label, inner_lr, inner_state
         )
         axis = {
             "x_axis": "inner steps",
@@ -139,8 +142,9 @@ def evaluate(
         "rollouts_per_step": rollouts,
         "inner_lr": config.agent.inner_lr,
         "eval_inner_lr": list(config.eval.inner_lr) or [config.agent.inner_lr],
+        "inner_rule": config.agent.inner_rule,
         "env_steps": trainer_env_steps(trainer),
-        **curve(trained_policy(trainer), algorithm),
+        **curve(trained_policy(trainer), algorithm, inner_state=meta_trained_inner(trainer)),
         "n_tasks": n_tasks,
         "tasks": [task.to_json() for task in tasks],
         **chosen,
@@ -155,6 +159,14 @@ def evaluate(
     plot_adaptation_curves(curves, "return", run.path / "adaptation.png", title)
     plot_success(curves, run, f"{config.env.family} ({options.split} tasks)")
     return result
+
+
+def meta_trained_inner(trainer: MetaRLTrainer | PPOPretrainer) -> dict[str, Any] | None:
+    """The state of the inner loop meta-trained with the policy (a learned update rule's
+    weights; empty for SGD), which its evaluation adapts with; None for PPO."""
+    if isinstance(trainer, PPOPretrainer):
+        return None
+    return trainer.adaptation.inner.state_dict()
 
 
 def trainer_env_steps(trainer: MetaRLTrainer | PPOPretrainer) -> int:

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from metarl.agents.config import RLExperiment
-from metarl.agents.evaluation import adaptation_curves, evaluation_tasks
+from metarl.agents.evaluation import adaptation_chunks, adaptation_curves, evaluation_tasks
+from metarl.agents.experiment import meta_trained_inner
 from metarl.agents.schedule import scheduled
 from metarl.agents.trainer import MetaRLTrainer
 from metarl.cli import main
@@ -87,3 +88,27 @@ def test_evaluate_set_takes_eval_keys_only(tmp_path, capsys):
     assert main(["evaluate", str(run_dir), "--set", "agent.inner_lr=0.5"]) == 2
     assert "takes [eval] keys only" in capsys.readouterr().err
     assert not (run_dir / "evaluation.json").exists()
+
+
+def test_evaluation_adapts_with_the_meta_trained_learned_rule():
+    overrides = [*TINY, 'agent.inner_rule="learned"', 'agent.outer="ppo"']
+    raw = apply_overrides(read_toml(CONFIGS / "navigation2d_maml.toml"), overrides)
+    config = from_dict(RLExperiment, raw)
+    trainer = MetaRLTrainer(config)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # a rule that is no longer SGD, as meta-training makes it
+        for weight in trainer.adaptation.inner.rule.parameters():
+            weight.add_(0.5 * torch.randn(weight.shape, generator=generator))
+    tasks = evaluation_tasks(config, "test", 3)
+    state = meta_trained_inner(trainer)
+    trained = adaptation_curves(config, trainer.policy, tasks, 1, 2, seed=1, inner_state=state)
+    fresh = adaptation_curves(config, trainer.policy, tasks, 1, 2, seed=1)  # an untrained rule
+    np.testing.assert_array_equal(trained.returns[:, 0], fresh.returns[:, 0])
+    assert not np.allclose(trained.returns[:, 1], fresh.returns[:, 1])
+    direct = []  # adapting with the trainer's own inner loop gives the same curve
+    for _, sampler, task_seed in adaptation_chunks(config, tasks, 2, seed=1):
+        result = trainer.adaptation.run(
+            sampler, trainer.params, 1, np.random.default_rng(task_seed)
+        )
+        direct.append([float(e.episode_returns().mean()) for e in result.episodes])
+    np.testing.assert_allclose(trained.returns, np.array(direct), rtol=1e-6)
