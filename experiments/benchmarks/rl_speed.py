@@ -65,11 +65,6 @@ def measure(overrides: list[str], iterations: int) -> dict:
     steps_per_iteration = trainer.env_steps / (iterations + 1)
     mean = {key: float(np.mean([r[key] for r in records])) for key in records[0]}
     return {
-        "family": config.env.family,
-        "tasks": config.agent.meta_batch_size,
-        "rollouts": config.agent.rollouts,
-        "horizon": config.env.horizon,
-        "fisher_fraction": config.trpo.fisher_fraction,
         "iterations_timed": iterations,
         "env_steps_per_iteration": steps_per_iteration,
         "seconds_per_iteration": mean["wall_s"],
@@ -106,11 +101,6 @@ def fisher_ab(overrides: list[str], repeats: int) -> dict:
     reference, fast = directions["double_backward"], directions["gauss_newton"]
     ratios = [a / b for a, b in zip(*(seconds[p][1:] for p in PRODUCTS), strict=True)]
     return {
-        "family": config.env.family,
-        "tasks": config.agent.meta_batch_size,
-        "rollouts": config.agent.rollouts,
-        "horizon": config.env.horizon,
-        "fisher_fraction": config.trpo.fisher_fraction,
         "repeats": repeats,
         "direction_s": {p: float(np.median(seconds[p][1:])) for p in PRODUCTS},
         "direction_s_all": {p: seconds[p][1:] for p in PRODUCTS},
@@ -141,11 +131,6 @@ def arithmetic_floor(overrides: list[str], repeats: int) -> dict:
         "square_2048": matmul_rate(torch.randn(2048, 2048), torch.randn(2048, 2048)),
     }
     return {
-        "family": config.env.family,
-        "tasks": config.agent.meta_batch_size,
-        "rollouts": config.agent.rollouts,
-        "horizon": config.env.horizon,
-        "fisher_fraction": config.trpo.fisher_fraction,
         "repeats": repeats,
         "direction_gflop": flops / 1e9,
         "direction_s": direction_s,
@@ -194,6 +179,11 @@ def trpo_direction(learner: MAMLRL, support: list, query) -> torch.Tensor:
 
 def _setting(config: RLExperiment) -> dict:
     return {
+        "family": config.env.family,
+        "tasks": config.agent.meta_batch_size,
+        "rollouts": config.agent.rollouts,
+        "horizon": config.env.horizon,
+        "fisher_fraction": config.trpo.fisher_fraction,
         "hidden": list(config.policy.hidden),
         "inner_steps": config.agent.inner_steps,
         "cg_iters": config.trpo.cg_iters,

@@ -12,6 +12,7 @@ from metarl.core import (
     backward_task_by_task,
     meta_objective,
     module_params,
+    task_objective,
 )
 from metarl.errors import ConfigError
 
@@ -138,9 +139,15 @@ def test_task_by_task_backward_accumulates_the_mean_losses_gradient(losses_for):
         params, inner, support_loss, query_fn, support, query, False, weights
     )
     want = torch.autograd.grad(losses.mean(), trained)
-    got_losses, got_metrics = backward_task_by_task(
-        params, inner, support_loss, query_fn, support, query, weights
-    )
+
+    def task_loss(task):
+        task_support = (support[0][task], support[1][task])
+        task_query = (query[0][task], query[1][task])
+        return task_objective(
+            params, inner, support_loss, query_fn, task_support, task_query, weights
+        )
+
+    got_losses, got_metrics = backward_task_by_task(task_loss, 4)
     torch.testing.assert_close(got_losses, losses.detach(), rtol=0, atol=0)
     torch.testing.assert_close(got_metrics["mse"], metrics["mse"], rtol=0, atol=0)
     assert not got_losses.requires_grad
