@@ -28,7 +28,14 @@ from torch.utils import _pytree as pytree
 
 from metarl.core.batching import map_tasks
 from metarl.core.learned_optimizer import CoordinateLSTM
-from metarl.core.params import STATE_PREFIX, Params, model_params
+from metarl.core.params import (
+    STATE_PREFIX,
+    Params,
+    leading_size,
+    model_params,
+    tree_index,
+    tree_stack,
+)
 from metarl.errors import ConfigError
 
 StepSizeKind = Literal["fixed", "per_parameter", "per_step"]
@@ -72,6 +79,11 @@ class InnerLoopConfig:
             sees entry ``min(j, last)`` after ``j`` inner updates; they do not adapt.
         adam_betas: the inner Adam's (β1, β2); Reptile's code uses β1 = 0.
         adam_eps: the inner Adam's ε (added to the bias-corrected √v, as ``torch.optim.Adam``).
+        adam_carry: the inner Adam's moments and step count carry over from task to task, as
+            in supervised-reptile's code, whose optimizer state is never reset: in training
+            (:meth:`InnerLoop.adapt_tasks`) each task starts from the state the previous one
+            ended with, so tasks adapt one after another; every other adaptation (evaluation)
+            starts from the carried state and leaves it as it is.
     """
 
     steps: int = 1
@@ -85,6 +97,7 @@ class InnerLoopConfig:
     per_step: tuple[str, ...] = ()
     adam_betas: tuple[float, float] = (0.0, 0.999)
     adam_eps: float = 1e-8
+    adam_carry: bool = False
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -103,6 +116,8 @@ class InnerLoopConfig:
             raise ConfigError(
                 f"need 0 <= adam_betas < 1 and adam_eps > 0, got {self.adam_betas}, {self.adam_eps}"
             )
+        if self.adam_carry and self.rule != "adam":
+            raise ConfigError(f"adam_carry needs the adam inner rule, not {self.rule!r}")
         if self.lstm_hidden < 1 or self.truncation < 0:
             raise ConfigError(
                 f"need lstm_hidden >= 1 and truncation >= 0, got {self.lstm_hidden}, "
@@ -129,6 +144,10 @@ def adam_update(
     v = beta2 * v + (1 - beta2) * grad * grad
     denominator = (v / (1 - beta2**count)).sqrt() + eps
     return -lr / (1 - beta1**count) * m / denominator, torch.stack([m, v])
+
+
+_CARRIED = "carried__"
+"""Prefix of the buffers that hold the carried inner Adam state (``adam_carry``)."""
 
 
 def _key(name: str) -> str:
@@ -175,6 +194,11 @@ class InnerLoop(nn.Module):
             CoordinateLSTM(config.lr, config.lstm_hidden) if config.rule == "learned" else None
         )
         """The learned update rule, if any (Adam and SGD have no parameters)."""
+        if config.adam_carry:  # buffers, so checkpoints keep them; zeros are fresh moments
+            for name in self.adapted_names:
+                moments = params[name].new_zeros(2, *params[name].shape)
+                self.register_buffer(_CARRIED + _key(name), moments)
+            self.register_buffer("carried_steps", torch.zeros((), dtype=torch.long))
 
     def is_per_step(self, name: str) -> bool:
         """Whether ``name`` holds one entry per inner step (see ``InnerLoopConfig.per_step``)."""
@@ -227,8 +251,12 @@ class InnerLoop(nn.Module):
                 delta, updated[key] = self.rule(grad, state)
             else:
                 config = self.config
+                count = step + 1
+                if config.adam_carry:
+                    state = getattr(self, _CARRIED + _key(name)) if state is None else state
+                    count += int(self.carried_steps)
                 delta, updated[key] = adam_update(
-                    grad, state, step + 1, config.lr, config.adam_betas, config.adam_eps
+                    grad, state, count, config.lr, config.adam_betas, config.adam_eps
                 )
             updated[name] = adapted[name] + delta
         return updated
@@ -247,12 +275,16 @@ class InnerLoop(nn.Module):
 
         ``data`` is reused at every step, unless it is a :class:`PerStep` with one entry per step.
         """
+        return model_params(self._run(params, task_loss, data, steps))
+
+    def _run(self, params: Params, task_loss: TaskLoss, data: Any, steps: int | None) -> Params:
+        """The inner steps of :meth:`adapt`, returning the rule's state with the parameters."""
         steps = self.config.steps if steps is None else steps
         if isinstance(data, PerStep) and len(data) != steps:
             raise ValueError(f"PerStep data has {len(data)} entries for {steps} steps")
         for k in range(steps):
             params = self.step(params, task_loss, data[k] if isinstance(data, PerStep) else data, k)
-        return model_params(params)
+        return params
 
     def adapt_tasks(
         self,
@@ -268,13 +300,32 @@ class InnerLoop(nn.Module):
         Returns per-task adapted parameters (without inner-rule state) with a leading task
         dimension. ``params_batched``
         says whether ``params`` already differ per task (e.g. after earlier inner steps).
+        With ``adam_carry`` the tasks adapt one after another, each from the inner Adam state
+        the previous one left, which is kept for the next call.
         """
+        if self.config.adam_carry:
+            return self._adapt_carrying(params, task_loss, data, steps, params_batched)
         return map_tasks(
             lambda p, d: self.adapt(p, task_loss, d, steps),
             (params, data),
             (params_batched, True),
             vectorize,
         )
+
+    def _adapt_carrying(
+        self, params: Params, task_loss: TaskLoss, data: Any, steps: int | None, batched: bool
+    ) -> Params:
+        steps = self.config.steps if steps is None else steps
+        adapted = []
+        for task in range(leading_size([data])):
+            start = tree_index(params, task) if batched else params
+            final = self._run(start, task_loss, tree_index(data, task), steps)
+            with torch.no_grad():
+                for name in self.adapted_names:
+                    getattr(self, _CARRIED + _key(name)).copy_(final[STATE_PREFIX + name])
+                self.carried_steps += steps
+            adapted.append(model_params(final))
+        return tree_stack(adapted)
 
     def step_tasks(
         self,

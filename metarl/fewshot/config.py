@@ -84,6 +84,10 @@ class LearnerConfig:
             "adam", Reptile's inner Adam (Nichol et al. 2018; learning rate ``inner_lr``,
             betas ``inner_betas``, fresh moments per task; reptile/fomaml).
         inner_betas: the inner Adam's (β1, β2); (0, 0.999) as in Reptile's code.
+        inner_adam_carry: reptile with the Adam rule: the inner Adam's moments and step count
+            carry over from task to task instead of starting fresh, as in Reptile's code (its
+            optimizer state is never reset); training tasks then adapt one after another, and
+            evaluation adapts from the carried state (saved in checkpoints).
         inner_batch: examples per inner step, drawn from the support set in reshuffled passes
             as in Reptile's code; 0: the whole support set at every step.
         eval_inner_batch: the same at evaluation (Reptile's "eval batch"); 0: whole set.
@@ -119,6 +123,7 @@ class LearnerConfig:
     inner_step_size: StepSize | None = None
     inner_rule: InnerRule = "sgd"
     inner_betas: tuple[float, float] = (0.0, 0.999)
+    inner_adam_carry: bool = False
     inner_batch: int = 0
     eval_inner_batch: int = 0
     truncation: int = 0
@@ -167,6 +172,8 @@ class LearnerConfig:
                 f"inner_rule = 'adam' needs a first-order learner (reptile, fomaml), "
                 f"not {self.algorithm}"
             )
+        if self.inner_adam_carry and (self.algorithm, self.inner_rule) != ("reptile", "adam"):
+            raise ConfigError("inner_adam_carry needs algorithm = 'reptile', inner_rule = 'adam'")
         if len(self.inner_betas) != 2:
             raise ConfigError(f"inner_betas needs two values, got {list(self.inner_betas)}")
         if self.cosine_iterations and self.linear_iterations:

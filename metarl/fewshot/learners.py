@@ -83,6 +83,7 @@ class GradientLearner:
             truncation=config.truncation,
             per_step=per_step_prefixes(model),
             adam_betas=config.inner_betas,
+            adam_carry=config.inner_adam_carry,
         )
         self.model = model
         self.metric = metric

@@ -13,6 +13,7 @@ from metarl.core import (
     make_functional,
     module_params,
 )
+from metarl.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("double_precision")
 
@@ -80,3 +81,58 @@ def test_per_step_data_maps_over_tasks_vmapped_as_in_a_loop():
         task = inner.step(task, loss, (data[k][0][0], data[k][1][0]), k)
     for name in params:
         assert torch.allclose(results[1][name][0], task[name])
+
+
+@pytest.mark.parametrize("betas", [(0.0, 0.999), (0.9, 0.99)])
+def test_carried_adam_continues_one_torch_adam_from_task_to_task(betas):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))
+    params = {name: p.detach().clone() for name, p in module_params(model).items()}
+    f = make_functional(model)
+
+    def loss(p, data):
+        return ((f(p, data[0]) - data[1]) ** 2).mean()
+
+    generator = torch.Generator().manual_seed(1)
+    batches = [
+        (torch.randn(3, 6, 2, generator=generator), torch.randn(3, 6, 1, generator=generator))
+    ]
+    batches.append(
+        (torch.randn(2, 6, 2, generator=generator), torch.randn(2, 6, 1, generator=generator))
+    )
+    config = InnerLoopConfig(
+        steps=2, lr=0.05, rule="adam", first_order=True, adam_betas=betas, adam_carry=True
+    )
+    inner = InnerLoop(params, config)
+    # supervised-reptile: one optimizer, never reset; only the weights return to θ per task.
+    reference = {name: p.clone().requires_grad_() for name, p in params.items()}
+    optimizer = torch.optim.Adam(reference.values(), lr=0.05, betas=betas)
+    for batch in batches:  # two meta-batches: the state carries across calls too
+        adapted = inner.adapt_tasks(params, loss, batch)
+        for task in range(batch[0].shape[0]):
+            with torch.no_grad():
+                for name, value in reference.items():
+                    value.copy_(params[name])
+            for _ in range(2):
+                optimizer.zero_grad()
+                loss(reference, (batch[0][task], batch[1][task])).backward()
+                optimizer.step()
+            for name, value in reference.items():
+                torch.testing.assert_close(adapted[name][task], value.detach(), rtol=0, atol=1e-12)
+    assert int(inner.carried_steps) == 10
+
+    # Evaluation adapts from the carried state and leaves it as it is; a checkpoint keeps it.
+    before = {key: value.clone() for key, value in inner.state_dict().items()}
+    task = (batches[0][0][0], batches[0][1][0])
+    evaluated = inner.adapt(params, loss, task)
+    after = inner.state_dict()
+    assert all(torch.equal(before[key], after[key]) for key in before)
+    fresh = InnerLoop(params, config)
+    assert not torch.equal(fresh.adapt(params, loss, task)["0.weight"], evaluated["0.weight"])
+    fresh.load_state_dict(after)
+    torch.testing.assert_close(fresh.adapt(params, loss, task), evaluated, rtol=0, atol=0)
+
+
+def test_adam_carry_needs_the_adam_rule():
+    with pytest.raises(ConfigError, match="adam_carry needs the adam inner rule"):
+        InnerLoopConfig(rule="sgd", adam_carry=True)

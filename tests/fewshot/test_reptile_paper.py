@@ -92,10 +92,12 @@ def test_outer_step_anneals_linearly_to_zero():
         assert torch.equal(run.params[name], value)
 
 
-def test_resumed_run_draws_the_same_minibatches():
-    run = reptile(inner_batch=2, inner_rule="adam", linear_iterations=10)
+@pytest.mark.parametrize("carry", [False, True])
+def test_resumed_run_draws_the_same_minibatches(carry):
+    settings = {"inner_batch": 2, "inner_rule": "adam", "linear_iterations": 10}
+    run = reptile(**settings, inner_adam_carry=carry)
     run.meta_step(batch(0))
-    resumed = reptile(inner_batch=2, inner_rule="adam", linear_iterations=10)
+    resumed = reptile(**settings, inner_adam_carry=carry)
     resumed.load_state_dict(copy.deepcopy(run.state_dict()))
     run.meta_step(batch(1))
     resumed.meta_step(batch(1))
@@ -133,6 +135,7 @@ def test_paper_configs_carry_the_reference_hyperparameters():
             config.eval.steps,
         ) == values
         assert learner.inner_rule == "adam" and learner.inner_betas == (0.0, 0.999)
+        assert learner.inner_adam_carry
         assert learner.linear_iterations == config.run.iterations == 100_000
         assert (data.protocol, data.augment_rotations) == ("random", True)
 
@@ -144,6 +147,7 @@ def test_paper_configs_carry_the_reference_hyperparameters():
         ({"linear_iterations": 5, "cosine_iterations": 5}, "not both"),
         ({"inner_batch": -1}, "inner_batch"),
         ({"inner_betas": (0.0,)}, "two values"),
+        ({"inner_adam_carry": True}, "inner_adam_carry needs"),
     ],
 )
 def test_bad_reptile_settings_are_refused(overrides, match):
