@@ -90,9 +90,9 @@ def backward_task_by_task(
     """Accumulate the gradient of ``mean_t task_loss(t)[0]`` one task at a time.
 
     Each task's loss is backpropagated before the next task's graph is built, so the memory in
-    use is one task's graph, not the meta-batch's (on CPU, 1.9x faster for the Omniglot conv
-    net: the working set stays in cache; ``docs/bench_fewshot.md``). The gradient equals that of
-    the mean loss up to float summation order. Returns the detached losses ``[n_tasks]`` and
+    use is one task's graph, not the meta-batch's (for the Omniglot conv net on CPU: 1.4x
+    faster beside other jobs, about even alone; ``docs/bench_fewshot.md``). The gradient equals
+    that of the mean loss up to float summation order. Returns the detached losses ``[n_tasks]`` and
     metrics ``{name: [n_tasks]}``.
     """
     outputs = []
