@@ -4,7 +4,10 @@ Three implementations of the same MAML (Finn et al. 2017) meta-update run on the
 the core with ``vectorize=True`` (one ``torch.func.vmap`` over the meta-batch), the core with
 ``vectorize=False`` (a loop over tasks), and the ``higher`` library (Grefenstette et al. 2019,
 one ``innerloop_ctx`` per task, as in its MAML Omniglot example). Model, initialisation, inner
-steps and step size, meta-batch and Adam outer optimizer come from the MAML configs. On the first
+steps and step size, meta-batch and Adam outer optimizer come from the MAML configs; ``higher``
+runs the ConvNet's blocks as its example writes them (``nn.BatchNorm2d``, ReLU, then max-pool),
+the core runs them as the package does (the fused norm, or the split one under ``vmap``, and the
+max-pool before the ReLU): the same function with the same parameters. On the first
 (warm-up) iteration all three start from the same parameters, and their meta-gradients must
 agree, so the timings compare like with like. Iterations run round-robin (one of each method in
 turn) so that load on a shared machine affects all three alike.
@@ -17,7 +20,8 @@ reach if nothing but its convolutions took time, at their own best speed.
 
 With ``--cpu-options`` the Omniglot problem also times two CPU options for the task loop
 (issue #14's speed part), checked against ``higher`` the same way but kept only if faster and
-equal: "channels_last" (images, so activations, in channels-last memory format) and "compiled"
+equal: "channels_last" (every conv's output, so the activations, in channels-last memory
+format) and "compiled"
 (each task's inner loop and query loss through ``torch.compile``, first iteration untimed).
 
 Problems: "omniglot", the 5-way 1-shot ConvNet of ``omniglot_5w1s_maml.toml`` (real episodes
@@ -52,6 +56,7 @@ from metarl.fewshot.config import FewShotExperiment, LearnerConfig
 from metarl.fewshot.episodes import Episode
 from metarl.fewshot.experiment import EpisodeSource, build_model
 from metarl.fewshot.learners import GradientLearner, Metric, prediction_loss
+from metarl.fewshot.models import ConvNet
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = {
@@ -94,23 +99,36 @@ class HigherMAML:
 
 
 class ChannelsLast:
-    """The core's task loop on images in channels-last memory format."""
+    """The core's task loop with every conv's output, so the activations, in channels-last
+    memory format (the 1-channel images themselves cannot say which format they are in)."""
 
     def __init__(self, learner: GradientLearner) -> None:
         self.learner = learner
         self.model = learner.model
+        for module in self.model.modules():
+            if isinstance(module, nn.Conv2d):
+                module.register_forward_hook(
+                    lambda _, __, output: output.contiguous(memory_format=torch.channels_last)
+                )
 
     def meta_step(self, episodes: Episode) -> None:
-        def channels_last(x: torch.Tensor) -> torch.Tensor:
-            return torch.stack([image.contiguous(memory_format=torch.channels_last) for image in x])
+        self.learner.meta_step(episodes)
 
-        self.learner.meta_step(
-            dataclasses.replace(
-                episodes,
-                support_x=channels_last(episodes.support_x),
-                query_x=channels_last(episodes.query_x),
-            )
-        )
+
+def conventional_blocks(model: nn.Module) -> nn.Module:
+    """A copy of a max-pool ConvNet with each block as ``higher``'s MAML example builds it:
+    conv, ``nn.BatchNorm2d`` (batch statistics), ReLU, max-pool; same parameters. Other models
+    are copied as they are."""
+    model = copy.deepcopy(model)
+    if not isinstance(model, ConvNet):
+        return model
+    for position, block in enumerate(model.features):
+        if isinstance(block, nn.Sequential) and any(isinstance(m, nn.MaxPool2d) for m in block):
+            conv, norm = block[0], block[1]
+            standard = nn.BatchNorm2d(norm.num_features, track_running_stats=False)
+            standard.load_state_dict(norm.state_dict())
+            model.features[position] = nn.Sequential(conv, standard, nn.ReLU(), nn.MaxPool2d(2))
+    return model
 
 
 class CompiledTaskLoop:
@@ -181,7 +199,7 @@ def build_methods(config: FewShotExperiment, cpu_options: bool = False) -> dict[
         )
         for name, vectorize in (("vmapped", True), ("sequential", False))
     }
-    methods = {**core, "higher": HigherMAML(copy.deepcopy(model), config.learner, metric)}
+    methods = {**core, "higher": HigherMAML(conventional_blocks(model), config.learner, metric)}
     if cpu_options:
         loop = dataclasses.replace(config.learner, vectorize=False)
         methods["channels_last"] = ChannelsLast(GradientLearner(copy.deepcopy(model), loop, metric))

@@ -46,7 +46,7 @@ from metarl.core import (
 from metarl.fewshot.config import LearnerConfig
 from metarl.fewshot.embedding_learner import EmbeddingLearner
 from metarl.fewshot.episodes import Episode, minibatch_indices, support_minibatches
-from metarl.fewshot.models import per_step_prefixes, recording_statistics
+from metarl.fewshot.models import per_step_prefixes, recording_statistics, split_norm_affines
 
 Metric = str  # "mse" or "accuracy"
 
@@ -85,6 +85,8 @@ class GradientLearner:
             adam_betas=config.inner_betas,
             adam_carry=config.inner_adam_carry,
         )
+        if config.vectorize:
+            split_norm_affines(model)
         self.model = model
         self.metric = metric
         self.params = module_params(model)
