@@ -16,7 +16,9 @@ With ``--floor`` the Omniglot problem also reports an arithmetic floor: the FLOP
 meta-gradient (``torch.utils.flop_counter``: convolutions and matrix products) divided by the
 rate at which this CPU runs the net's convolutions alone (each conv layer's forward and backward
 at the shapes the task's support and query batches give it), i.e. the tasks/s the method would
-reach if nothing but its convolutions took time, at their own best speed.
+reach if nothing but its convolutions took time, at their own best speed; and a second floor,
+the tasks/s if nothing but the convolution and batch-norm kernels that the core's task loop
+calls took time (their profiled self times in one meta-step).
 
 With ``--cpu-options`` the Omniglot problem also times two CPU options for the task loop
 (issue #14's speed part), checked against ``higher`` the same way but kept only if faster and
@@ -47,6 +49,7 @@ import higher
 import numpy as np
 import torch
 from torch import nn
+from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
 from metarl.config import read_toml
@@ -248,11 +251,27 @@ def conv_floor(model: nn.Module, episodes: Episode, method: Any) -> dict[str, fl
     n_tasks = episodes.support_x.shape[0]
     task_flops = counter.get_total_flops() / n_tasks
     rate = flops / seconds
+    kernel_seconds = conv_and_norm_seconds(method, episodes)
     return {
         "gflop_per_task": task_flops / 1e9,
         "conv_gflop_per_s": rate / 1e9,
         "floor_tasks_per_s": rate / task_flops,
+        "conv_and_norm_s_per_task": kernel_seconds / n_tasks,
+        "conv_and_norm_floor_tasks_per_s": n_tasks / kernel_seconds,
     }
+
+
+def conv_and_norm_seconds(method: Any, episodes: Episode) -> float:
+    """Seconds that ``method``'s meta-step spends inside the convolution and batch-norm kernels
+    (forward, backward and double backward; profiler self times of their ``aten`` operators)."""
+    with profile(activities=[ProfilerActivity.CPU]) as profiler:
+        method.meta_step(episodes)
+    return 1e-6 * sum(
+        event.self_cpu_time_total
+        for event in profiler.key_averages()
+        if event.key.startswith("aten::")
+        and ("convolution" in event.key or "batch_norm" in event.key)
+    )
 
 
 def timed(step: Callable[[Episode], Any], batch: Episode) -> float:
@@ -296,7 +315,11 @@ def benchmark(
     if floor:
         model = methods["sequential"].model
         extra["floor"] = conv_floor(model, batches[0], methods["sequential"])
-        extra["floor"]["floor_over_higher"] = extra["floor"]["floor_tasks_per_s"] / rate["higher"]
+        bounds = extra["floor"]
+        bounds["floor_over_higher"] = bounds["floor_tasks_per_s"] / rate["higher"]
+        bounds["conv_and_norm_floor_over_higher"] = (
+            bounds["conv_and_norm_floor_tasks_per_s"] / rate["higher"]
+        )
     return {
         "config": CONFIGS[problem],
         "episodes": episodes,
