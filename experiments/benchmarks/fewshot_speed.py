@@ -263,7 +263,8 @@ def conv_floor(model: nn.Module, episodes: Episode, method: Any) -> dict[str, fl
 
 def conv_and_norm_seconds(method: Any, episodes: Episode) -> float:
     """Seconds that ``method``'s meta-step spends inside the convolution and batch-norm kernels
-    (forward, backward and double backward; profiler self times of their ``aten`` operators)."""
+    (forward, backward and double backward): the profiler self times of every ``aten`` operator
+    whose name contains "convolution" or "batch_norm", the thin dispatch layers included."""
     with profile(activities=[ProfilerActivity.CPU]) as profiler:
         method.meta_step(episodes)
     return 1e-6 * sum(

@@ -67,7 +67,10 @@ def prediction_loss(outputs: Tensor, targets: Tensor, metric: Metric) -> tuple[T
 
 
 class GradientLearner:
-    """A meta-learned initialisation adapted by gradient steps (MAML family, Reptile)."""
+    """A meta-learned initialisation adapted by gradient steps (MAML family, Reptile).
+
+    With ``config.vectorize`` the model's batch norms are switched to their vmap-safe split
+    affine form (:func:`~metarl.fewshot.models.split_norm_affines`)."""
 
     def __init__(self, model: nn.Module, config: LearnerConfig, metric: Metric) -> None:
         algorithm = config.algorithm
